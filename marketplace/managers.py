@@ -1,0 +1,136 @@
+"""QuerySets: every join, prefetch and annotation the app runs is named here."""
+
+import json
+
+from django.db import models
+from django.db.models import Lookup, Prefetch
+
+
+@models.JSONField.register_lookup
+class HasElement(Lookup):
+    """`tags__has_element="x"`: the JSON list contains the string "x", on both backends."""
+
+    lookup_name = "has_element"
+    prepare_rhs = False
+
+    def as_sql(self, compiler, connection):
+        lhs, lhs_params = self.process_lhs(compiler, connection)
+        if connection.vendor == "postgresql":
+            # jsonb @> '["x"]', which the GIN index on tags serves.
+            return f"{lhs} @> %s::jsonb", [*lhs_params, json.dumps([self.rhs])]
+        return (
+            f"EXISTS (SELECT 1 FROM json_each({lhs}) WHERE json_each.value = %s)",
+            [*lhs_params, self.rhs],
+        )
+
+# Columns a card shows (lists, search, featured); detail pages add the rest.
+CARD_FIELDS = (
+    "id",
+    "slug",
+    "name",
+    "tagline",
+    "icon",
+    "rating_average",
+    "rating_count",
+    "install_count",
+    "is_featured",
+    "is_active",
+    "created_at",
+    "updated_at",
+    "category__id",
+    "category__slug",
+    "category__name",
+    "publisher__id",
+    "publisher__slug",
+    "publisher__name",
+    "publisher__verified",
+)
+
+# Public ordering names -> (sort field, direction). The cursor pages on (sort field, id).
+AGENT_ORDERINGS = {
+    "-rating": ("rating_average", "desc"),
+    "-installs": ("install_count", "desc"),
+    "-created": ("created_at", "desc"),
+    "-updated": ("updated_at", "desc"),
+    "name": ("name", "asc"),
+}
+DEFAULT_AGENT_ORDERING = "-rating"
+
+
+class AgentQuerySet(models.QuerySet):
+    def listed(self):
+        """Agents visitors may see."""
+        return self.filter(is_active=True)
+
+    def for_cards(self):
+        """Everything a list card shows, in one query; counters are stored, not counted."""
+        return self.select_related("category", "publisher").only(*CARD_FIELDS)
+
+    def for_detail(self):
+        """A card plus the full text, links and the five latest visible reviews."""
+        from .models import Review
+
+        return self.select_related("category", "publisher").prefetch_related(
+            Prefetch(
+                "reviews",
+                queryset=Review.objects.visible().with_author().order_by("-created_at", "-id")[:5],
+                to_attr="recent_reviews",
+            )
+        )
+
+    def featured(self):
+        return self.listed().filter(is_featured=True)
+
+    def in_category(self, slug: str):
+        return self.filter(category__slug=slug)
+
+    def by_publisher(self, slug: str):
+        return self.filter(publisher__slug=slug)
+
+    def with_tag(self, tag: str):
+        return self.filter(tags__has_element=tag)
+
+    def min_rating(self, value: float):
+        return self.filter(rating_average__gte=value)
+
+    def ordered(self, ordering: str = DEFAULT_AGENT_ORDERING):
+        """Sort by a public ordering name, with id as the tiebreaker the cursor relies on."""
+        field, direction = AGENT_ORDERINGS[ordering]
+        if direction == "desc":
+            return self.order_by(f"-{field}", "-id")
+        return self.order_by(field, "id")
+
+
+class InstallationQuerySet(models.QuerySet):
+    def for_user(self, user):
+        return self.filter(user=user)
+
+    def with_agent_cards(self):
+        """Installations with the card of their agent, in one query."""
+        return self.select_related("agent__category", "agent__publisher").order_by(
+            "-installed_at", "-id"
+        )
+
+
+class ReviewQuerySet(models.QuerySet):
+    def visible(self):
+        return self.filter(is_hidden=False)
+
+    def with_author(self):
+        return self.select_related("user").only(
+            "id",
+            "agent_id",
+            "rating",
+            "title",
+            "body",
+            "is_hidden",
+            "created_at",
+            "updated_at",
+            "user__id",
+            "user__username",
+            "user__first_name",
+            "user__last_name",
+        )
+
+    def for_agent(self, agent):
+        return self.filter(agent=agent).visible().with_author().order_by("-created_at", "-id")

@@ -1,0 +1,197 @@
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.urls import reverse
+from django.utils import timezone
+
+from .managers import AgentQuerySet, InstallationQuerySet, ReviewQuerySet
+
+RATINGS = (1, 2, 3, 4, 5)
+
+
+class Category(models.Model):
+    name = models.CharField(max_length=80, unique=True)
+    slug = models.SlugField(max_length=80, unique=True)
+    description = models.TextField(blank=True)
+    position = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        ordering = ["position", "name"]
+        verbose_name_plural = "categories"
+
+    def __str__(self):
+        return self.name
+
+    def get_absolute_url(self):
+        return f"{reverse('agent-list')}?category={self.slug}"
+
+
+class Publisher(models.Model):
+    name = models.CharField(max_length=120)
+    slug = models.SlugField(max_length=120, unique=True)
+    website = models.URLField(blank=True)
+    verified = models.BooleanField(default=False)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="publishers",
+    )
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self):
+        return self.name
+
+
+class Agent(models.Model):
+    name = models.CharField(max_length=120)
+    slug = models.SlugField(max_length=140, unique=True)
+    tagline = models.CharField(max_length=200)
+    description = models.TextField(blank=True, help_text="Markdown.")
+    category = models.ForeignKey(Category, on_delete=models.PROTECT, related_name="agents")
+    publisher = models.ForeignKey(Publisher, on_delete=models.PROTECT, related_name="agents")
+    icon = models.ImageField(upload_to="icons/", blank=True)
+    version = models.CharField(max_length=40, default="1.0.0")
+    homepage_url = models.URLField(blank=True)
+    source_url = models.URLField(blank=True)
+    tags = models.JSONField(default=list, blank=True)
+    is_active = models.BooleanField(default=True)
+    is_featured = models.BooleanField(default=False)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    updated_at = models.DateTimeField(auto_now=True)
+    published_at = models.DateTimeField(null=True, blank=True)
+
+    # Denormalised counters, written only by marketplace.services in the same transaction as
+    # the rows they count; `manage.py recount` repairs drift. ratings_N counts the N-star
+    # reviews, so the average and the histogram never need a COUNT over reviews.
+    rating_average = models.FloatField(default=0.0)
+    rating_count = models.PositiveIntegerField(default=0)
+    install_count = models.PositiveIntegerField(default=0)
+    ratings_1 = models.PositiveIntegerField(default=0)
+    ratings_2 = models.PositiveIntegerField(default=0)
+    ratings_3 = models.PositiveIntegerField(default=0)
+    ratings_4 = models.PositiveIntegerField(default=0)
+    ratings_5 = models.PositiveIntegerField(default=0)
+
+    objects = AgentQuerySet.as_manager()
+
+    class Meta:
+        db_table = "marketplace_agents"
+        ordering = ["-rating_average", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(rating_average__gte=0) & Q(rating_average__lte=5),
+                name="agent_rating_average_0_5",
+            ),
+        ]
+        indexes = [
+            # The report's indexes, named as in the report.
+            # Category listing sorted by rating; -id is the key-set tiebreaker.
+            models.Index(
+                fields=["category", "-rating_average", "-id"], name="idx_agents_category_rating"
+            ),
+            # Featured shelf: active featured agents.
+            models.Index(fields=["is_active", "is_featured"], name="idx_agents_is_active_featured"),
+            # Listings over all active agents, one per ordering: (sort key, id) for the cursor.
+            models.Index(
+                fields=["-rating_average", "-id"],
+                name="agent_active_rating_idx",
+                condition=Q(is_active=True),
+            ),
+            models.Index(
+                fields=["-install_count", "-id"],
+                name="agent_active_installs_idx",
+                condition=Q(is_active=True),
+            ),
+            models.Index(
+                fields=["-created_at", "-id"],
+                name="agent_active_created_idx",
+                condition=Q(is_active=True),
+            ),
+            models.Index(
+                fields=["-updated_at", "-id"],
+                name="agent_active_updated_idx",
+                condition=Q(is_active=True),
+            ),
+            models.Index(fields=["name", "id"], name="agent_active_name_idx", condition=Q(is_active=True)),
+            # Category listing by installs (the home page's "popular in category").
+            models.Index(
+                fields=["category", "-install_count", "-id"], name="agent_category_installs_idx"
+            ),
+            # Publisher filter.
+            models.Index(fields=["publisher", "-rating_average", "-id"], name="agent_publisher_idx"),
+        ]
+
+    def __str__(self):
+        return self.name
+
+    def get_absolute_url(self):
+        return reverse("agent-detail", kwargs={"slug": self.slug})
+
+    @property
+    def rating_distribution(self) -> dict[int, int]:
+        return {r: getattr(self, f"ratings_{r}") for r in RATINGS}
+
+
+class Installation(models.Model):
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="installations"
+    )
+    agent = models.ForeignKey(Agent, on_delete=models.CASCADE, related_name="installations")
+    installed_at = models.DateTimeField(default=timezone.now)
+
+    objects = InstallationQuerySet.as_manager()
+
+    class Meta:
+        db_table = "agent_installations"
+        ordering = ["-installed_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["user", "agent"], name="installation_one_per_user"),
+        ]
+        indexes = [
+            # The report's index: "is this agent installed for this user" lookups.
+            models.Index(fields=["user", "agent"], name="idx_installations_user_agent"),
+            # My installations, newest first, key-set on (installed_at, id).
+            models.Index(fields=["user", "-installed_at", "-id"], name="install_user_recent_idx"),
+            # Cascades and recount walk installations by agent.
+            models.Index(fields=["agent"], name="install_agent_idx"),
+        ]
+
+    def __str__(self):
+        return f"{self.user} installed {self.agent}"
+
+
+class Review(models.Model):
+    agent = models.ForeignKey(Agent, on_delete=models.CASCADE, related_name="reviews")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="reviews"
+    )
+    rating = models.PositiveSmallIntegerField()
+    title = models.CharField(max_length=120, blank=True)
+    body = models.TextField(blank=True, max_length=5000)
+    is_hidden = models.BooleanField(default=False, help_text="Hidden by a moderator.")
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = ReviewQuerySet.as_manager()
+
+    class Meta:
+        db_table = "agent_reviews"
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["agent", "user"], name="review_one_per_user"),
+            models.CheckConstraint(condition=Q(rating__gte=1) & Q(rating__lte=5), name="review_rating_1_5"),
+        ]
+        indexes = [
+            # The report's index: rating histogram and filters per agent.
+            models.Index(fields=["agent", "rating"], name="idx_reviews_agent_rating"),
+            # An agent's reviews, newest first, key-set on (created_at, id).
+            models.Index(fields=["agent", "-created_at", "-id"], name="review_agent_recent_idx"),
+            models.Index(fields=["user", "-created_at"], name="review_user_recent_idx"),
+        ]
+
+    def __str__(self):
+        return f"{self.rating}★ {self.agent} by {self.user}"

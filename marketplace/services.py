@@ -1,0 +1,268 @@
+"""Writes with side effects. Each keeps the agent counters exact in the same transaction.
+
+Counters move by relative UPDATEs (`SET n = n + 1`), never read-modify-write, so concurrent
+requests serialise on the agent row and none is lost. Rows that decide a counter change are
+locked (`select_for_update`) before they are read.
+"""
+
+from collections.abc import Iterable
+
+from django.db import IntegrityError, transaction
+from django.db.models import Count, F, FloatField, IntegerField, OuterRef, Q, Subquery, Value
+from django.db.models.functions import Cast, Coalesce, NullIf
+
+from . import caching
+from .models import RATINGS, Agent, Installation, Review
+
+
+class AgentUnavailable(Exception):
+    """The agent does not exist or is not active."""
+
+
+class ReviewAlreadyExists(Exception):
+    """The user already reviewed this agent (one review per user and agent)."""
+
+
+class InvalidRating(ValueError):
+    """A rating outside 1..5."""
+
+
+def _check_rating(rating) -> int:
+    if isinstance(rating, bool) or not isinstance(rating, int) or rating not in RATINGS:
+        raise InvalidRating("Rating must be a whole number from 1 to 5.")
+    return rating
+
+
+def _weighted_rating_sum():
+    return sum((F(f"ratings_{r}") * r for r in RATINGS), Value(0))
+
+
+def _rating_changes(*, add: int | None = None, remove: int | None = None) -> dict:
+    """UPDATE assignments for one review entering (`add`) and/or leaving (`remove`) the counts.
+
+    In an UPDATE every F() reads the row's old values, so the new average is computed from
+    the old histogram plus the change, in the same statement that changes the histogram.
+    """
+    assert add != remove, "a rating replacing itself changes nothing"
+    changes = {}
+    if add:
+        changes[f"ratings_{add}"] = F(f"ratings_{add}") + 1
+    if remove:
+        changes[f"ratings_{remove}"] = F(f"ratings_{remove}") - 1
+    count_delta = (1 if add else 0) - (1 if remove else 0)
+    new_count = F("rating_count") + count_delta
+    new_sum = _weighted_rating_sum() + ((add or 0) - (remove or 0))
+    changes["rating_count"] = new_count
+    changes["rating_average"] = Coalesce(
+        Cast(new_sum, FloatField()) / Cast(NullIf(new_count, 0), FloatField()),
+        Value(0.0),
+    )
+    return changes
+
+
+def _active_agent_or_fail(agent: Agent) -> None:
+    if not agent.is_active or not Agent.objects.filter(pk=agent.pk, is_active=True).exists():
+        raise AgentUnavailable(agent.pk)
+
+
+# --- Installations ------------------------------------------------------------------------
+
+
+@transaction.atomic
+def install_agent(*, user, agent: Agent) -> tuple[Installation, bool]:
+    """Install `agent` for `user`; idempotent. Returns (installation, created)."""
+    _active_agent_or_fail(agent)
+    for _ in range(3):
+        try:
+            with transaction.atomic():  # savepoint: a lost unique race must not poison the txn
+                installation = Installation.objects.create(user=user, agent=agent)
+        except IntegrityError:
+            # Someone (another request of the same user) installed it first.
+            existing = Installation.objects.filter(user=user, agent=agent).first()
+            if existing is not None:
+                return existing, False
+            continue  # ... and uninstalled it again in between: try once more
+        Agent.objects.filter(pk=agent.pk).update(install_count=F("install_count") + 1)
+        caching.forget_on_commit(agent_ids=[agent.pk], user_ids=[user.pk])
+        return installation, True
+    raise IntegrityError("install kept racing with uninstall")
+
+
+@transaction.atomic
+def uninstall_agent(*, user, agent: Agent) -> bool:
+    """Remove the installation if there is one. Returns whether anything was removed."""
+    deleted, _ = Installation.objects.filter(user=user, agent=agent).delete()
+    if not deleted:
+        return False
+    # Only the transaction whose DELETE removed the row gets here, so this runs once.
+    Agent.objects.filter(pk=agent.pk).update(install_count=F("install_count") - 1)
+    caching.forget_on_commit(agent_ids=[agent.pk], user_ids=[user.pk])
+    return True
+
+
+# --- Reviews ------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def create_review(*, user, agent: Agent, rating: int, title: str = "", body: str = "") -> Review:
+    _check_rating(rating)
+    _active_agent_or_fail(agent)
+    try:
+        with transaction.atomic():
+            review = Review.objects.create(
+                user=user, agent=agent, rating=rating, title=title, body=body
+            )
+    except IntegrityError as exc:
+        raise ReviewAlreadyExists(agent.pk) from exc
+    Agent.objects.filter(pk=agent.pk).update(**_rating_changes(add=rating))
+    caching.forget_on_commit(agent_ids=[agent.pk], user_ids=[user.pk])
+    return review
+
+
+def _locked(review: Review) -> Review | None:
+    return Review.objects.select_for_update().filter(pk=review.pk).first()
+
+
+@transaction.atomic
+def update_review(*, review: Review, rating=None, title=None, body=None) -> Review:
+    """Change any of rating, title and body; the counters follow a rating change."""
+    if rating is not None:
+        _check_rating(rating)
+    locked = _locked(review)
+    if locked is None:
+        raise Review.DoesNotExist(review.pk)
+    old_rating = locked.rating
+    if rating is not None:
+        locked.rating = rating
+    if title is not None:
+        locked.title = title
+    if body is not None:
+        locked.body = body
+    locked.save()
+    if not locked.is_hidden and locked.rating != old_rating:
+        Agent.objects.filter(pk=locked.agent_id).update(
+            **_rating_changes(add=locked.rating, remove=old_rating)
+        )
+    caching.forget_on_commit(agent_ids=[locked.agent_id], user_ids=[locked.user_id])
+    return locked
+
+
+@transaction.atomic
+def delete_review(*, review: Review) -> bool:
+    locked = _locked(review)
+    if locked is None:
+        return False
+    locked.delete()
+    if not locked.is_hidden:
+        Agent.objects.filter(pk=locked.agent_id).update(**_rating_changes(remove=locked.rating))
+    caching.forget_on_commit(agent_ids=[locked.agent_id], user_ids=[locked.user_id])
+    return True
+
+
+@transaction.atomic
+def set_review_hidden(*, review: Review, hidden: bool) -> bool:
+    """Hide or show a review (moderation); hidden reviews do not count. Returns if it changed."""
+    locked = _locked(review)
+    if locked is None or locked.is_hidden == hidden:
+        return False
+    Review.objects.filter(pk=locked.pk).update(is_hidden=hidden)
+    change = {"remove": locked.rating} if hidden else {"add": locked.rating}
+    Agent.objects.filter(pk=locked.agent_id).update(**_rating_changes(**change))
+    caching.forget_on_commit(agent_ids=[locked.agent_id], user_ids=[locked.user_id])
+    return True
+
+
+# --- Agents -------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def set_agents_flag(*, agent_ids: Iterable[int], is_featured=None, is_active=None) -> int:
+    """Feature/unfeature or activate/deactivate agents in one UPDATE. Returns rows changed."""
+    changes = {}
+    if is_featured is not None:
+        changes["is_featured"] = is_featured
+    if is_active is not None:
+        changes["is_active"] = is_active
+    ids = list(agent_ids)
+    if not changes or not ids:
+        return 0
+    changed = Agent.objects.filter(pk__in=ids).exclude(**changes).update(**changes)
+    # update() skips signals and caching receivers: forget explicitly.
+    caching.forget_on_commit(agent_ids=ids)
+    return changed
+
+
+# --- Counter repair -----------------------------------------------------------------------
+
+COUNTER_FIELDS = ("install_count", "rating_count", *(f"ratings_{r}" for r in RATINGS))
+
+
+def _true_counts() -> dict:
+    installs = (
+        Installation.objects.filter(agent=OuterRef("pk"))
+        .order_by()
+        .values("agent")
+        .annotate(n=Count("pk"))
+        .values("n")
+    )
+    visible = Review.objects.filter(agent=OuterRef("pk"), is_hidden=False).order_by().values("agent")
+    counts = {"install_count": Coalesce(Subquery(installs, output_field=IntegerField()), 0)}
+    for r in RATINGS:
+        per_rating = visible.annotate(n=Count("pk", filter=Q(rating=r))).values("n")
+        counts[f"ratings_{r}"] = Coalesce(Subquery(per_rating, output_field=IntegerField()), 0)
+    return counts
+
+
+def find_counter_drift(agent_ids: Iterable[int] | None = None) -> list[dict]:
+    """Agents whose stored counters disagree with their rows: [{id, field: (stored, true)}]."""
+    qs = Agent.objects.all() if agent_ids is None else Agent.objects.filter(pk__in=list(agent_ids))
+    true = {f"true_{k}": v for k, v in _true_counts().items()}
+    drift = []
+    fields = ("id", "slug", "rating_average", *COUNTER_FIELDS)
+    for row in qs.order_by("id").annotate(**true).values(*fields, *true):
+        expected = {f: row[f"true_{f}"] for f in ("install_count", *(f"ratings_{r}" for r in RATINGS))}
+        expected["rating_count"] = sum(expected[f"ratings_{r}"] for r in RATINGS)
+        weighted = sum(r * expected[f"ratings_{r}"] for r in RATINGS)
+        expected_avg = weighted / expected["rating_count"] if expected["rating_count"] else 0.0
+        diff = {f: (row[f], v) for f, v in expected.items() if row[f] != v}
+        if abs(row["rating_average"] - expected_avg) > 1e-9:
+            diff["rating_average"] = (row["rating_average"], expected_avg)
+        if diff:
+            drift.append({"id": row["id"], "slug": row["slug"], **diff})
+    return drift
+
+
+@transaction.atomic
+def recount_agents(agent_ids: Iterable[int] | None = None) -> int:
+    """Set every counter of the given agents (all when None) from the rows."""
+    ids = None if agent_ids is None else list(agent_ids)
+    qs = Agent.objects.all() if ids is None else Agent.objects.filter(pk__in=ids)
+    updated = qs.update(**_true_counts())
+    # Second pass derives count and average from the histogram just written.
+    qs.update(
+        rating_count=sum((F(f"ratings_{r}") for r in RATINGS), Value(0)),
+        rating_average=Coalesce(
+            Cast(_weighted_rating_sum(), FloatField())
+            / Cast(NullIf(sum((F(f"ratings_{r}") for r in RATINGS), Value(0)), 0), FloatField()),
+            Value(0.0),
+        ),
+    )
+    if ids is None:
+        caching.forget_all_on_commit()
+    else:
+        caching.forget_on_commit(agent_ids=ids)
+    return updated
+
+
+# Deleting a user cascades to their installations and reviews without passing through the
+# services above, so the agents they touched are recounted in the same transaction.
+def note_agents_of_deleted_user(sender, instance, **kwargs):
+    installed = Installation.objects.filter(user=instance).values_list("agent_id", flat=True)
+    reviewed = Review.objects.filter(user=instance).values_list("agent_id", flat=True)
+    instance._aios_touched_agents = set(installed) | set(reviewed)
+
+
+def recount_agents_of_deleted_user(sender, instance, **kwargs):
+    touched = getattr(instance, "_aios_touched_agents", None)
+    if touched:
+        recount_agents(touched)
