@@ -6,6 +6,7 @@ work on a fresh machine; `DATABASE_URL` and `REDIS_URL` switch to PostgreSQL and
 
 import os
 import sys
+import tempfile
 from pathlib import Path
 
 import environ
@@ -113,7 +114,10 @@ else:
     # would serve one worker's stale copy after another worker's write.
     _cache = {
         "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
-        "LOCATION": str(VAR_DIR / "cache"),
+        # Each test process gets its own directory, so parallel runs never clear each other.
+        "LOCATION": tempfile.mkdtemp(prefix="aios-test-cache-")
+        if TESTING
+        else str(VAR_DIR / "cache"),
     }
 CACHES = {"default": {**_cache, "KEY_PREFIX": CACHE_KEY_PREFIX, "TIMEOUT": CACHE_TTL}}
 

@@ -5,6 +5,7 @@ Keys live in versioned namespaces: a write bumps the version of each namespace i
 or `SCAN`. A global epoch, part of every key, retires everything (`forget_all`).
 """
 
+import contextlib
 import logging
 
 from django.conf import settings
@@ -26,10 +27,8 @@ def _version(namespace: str) -> int:
 
 
 def _bump(key: str) -> None:
-    try:
+    with contextlib.suppress(ValueError):  # nothing cached under it yet: nothing to retire
         cache.incr(key)
-    except ValueError:  # nothing cached under it yet: nothing to retire
-        pass
 
 
 def namespaced_key(namespace: str, *parts) -> str:

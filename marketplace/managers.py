@@ -19,9 +19,10 @@ class HasElement(Lookup):
             # jsonb @> '["x"]', which the GIN index on tags serves.
             return f"{lhs} @> %s::jsonb", [*lhs_params, json.dumps([self.rhs])]
         return (
-            f"EXISTS (SELECT 1 FROM json_each({lhs}) WHERE json_each.value = %s)",
+            f"EXISTS (SELECT 1 FROM json_each({lhs}) WHERE json_each.value = %s)",  # noqa: S608
             [*lhs_params, self.rhs],
         )
+
 
 # Columns a card shows (lists, search, featured); detail pages add the rest.
 CARD_FIELDS = (

@@ -116,13 +116,17 @@ class Agent(models.Model):
                 name="agent_active_updated_idx",
                 condition=Q(is_active=True),
             ),
-            models.Index(fields=["name", "id"], name="agent_active_name_idx", condition=Q(is_active=True)),
+            models.Index(
+                fields=["name", "id"], name="agent_active_name_idx", condition=Q(is_active=True)
+            ),
             # Category listing by installs (the home page's "popular in category").
             models.Index(
                 fields=["category", "-install_count", "-id"], name="agent_category_installs_idx"
             ),
             # Publisher filter.
-            models.Index(fields=["publisher", "-rating_average", "-id"], name="agent_publisher_idx"),
+            models.Index(
+                fields=["publisher", "-rating_average", "-id"], name="agent_publisher_idx"
+            ),
         ]
 
     def __str__(self):
@@ -183,7 +187,9 @@ class Review(models.Model):
         ordering = ["-created_at", "-id"]
         constraints = [
             models.UniqueConstraint(fields=["agent", "user"], name="review_one_per_user"),
-            models.CheckConstraint(condition=Q(rating__gte=1) & Q(rating__lte=5), name="review_rating_1_5"),
+            models.CheckConstraint(
+                condition=Q(rating__gte=1) & Q(rating__lte=5), name="review_rating_1_5"
+            ),
         ]
         indexes = [
             # The report's index: rating histogram and filters per agent.

@@ -205,7 +205,9 @@ def _true_counts() -> dict:
         .annotate(n=Count("pk"))
         .values("n")
     )
-    visible = Review.objects.filter(agent=OuterRef("pk"), is_hidden=False).order_by().values("agent")
+    visible = (
+        Review.objects.filter(agent=OuterRef("pk"), is_hidden=False).order_by().values("agent")
+    )
     counts = {"install_count": Coalesce(Subquery(installs, output_field=IntegerField()), 0)}
     for r in RATINGS:
         per_rating = visible.annotate(n=Count("pk", filter=Q(rating=r))).values("n")
@@ -220,7 +222,8 @@ def find_counter_drift(agent_ids: Iterable[int] | None = None) -> list[dict]:
     drift = []
     fields = ("id", "slug", "rating_average", *COUNTER_FIELDS)
     for row in qs.order_by("id").annotate(**true).values(*fields, *true):
-        expected = {f: row[f"true_{f}"] for f in ("install_count", *(f"ratings_{r}" for r in RATINGS))}
+        counted = ("install_count", *(f"ratings_{r}" for r in RATINGS))
+        expected = {f: row[f"true_{f}"] for f in counted}
         expected["rating_count"] = sum(expected[f"ratings_{r}"] for r in RATINGS)
         weighted = sum(r * expected[f"ratings_{r}"] for r in RATINGS)
         expected_avg = weighted / expected["rating_count"] if expected["rating_count"] else 0.0

@@ -6,35 +6,82 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('marketplace', '0001_initial'),
+        ("marketplace", "0001_initial"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='KnowledgeEntry',
+            name="KnowledgeEntry",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('content_type', models.CharField(choices=[('note', 'Note'), ('document', 'Document'), ('link', 'Link'), ('snippet', 'Snippet'), ('faq', 'FAQ')], default='note', max_length=16)),
-                ('title', models.CharField(max_length=200)),
-                ('body', models.TextField(blank=True, max_length=100000)),
-                ('source_url', models.URLField(blank=True, max_length=500)),
-                ('tags', models.JSONField(blank=True, default=list)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('agent', models.ForeignKey(blank=True, help_text='The agent this entry is meant for, if any.', null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='knowledge_entries', to='marketplace.agent')),
-                ('user', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='knowledge_entries', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "content_type",
+                    models.CharField(
+                        choices=[
+                            ("note", "Note"),
+                            ("document", "Document"),
+                            ("link", "Link"),
+                            ("snippet", "Snippet"),
+                            ("faq", "FAQ"),
+                        ],
+                        default="note",
+                        max_length=16,
+                    ),
+                ),
+                ("title", models.CharField(max_length=200)),
+                ("body", models.TextField(blank=True, max_length=100000)),
+                ("source_url", models.URLField(blank=True, max_length=500)),
+                ("tags", models.JSONField(blank=True, default=list)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "agent",
+                    models.ForeignKey(
+                        blank=True,
+                        help_text="The agent this entry is meant for, if any.",
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="knowledge_entries",
+                        to="marketplace.agent",
+                    ),
+                ),
+                (
+                    "user",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="knowledge_entries",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'verbose_name_plural': 'knowledge entries',
-                'db_table': 'knowledge_entries',
-                'ordering': ['-updated_at', '-id'],
-                'indexes': [models.Index(fields=['user', 'content_type'], name='idx_knowledge_user_type'), models.Index(fields=['user', '-updated_at', '-id'], name='knowledge_user_recent_idx'), models.Index(fields=['agent'], name='knowledge_agent_idx')],
-                'constraints': [models.CheckConstraint(condition=models.Q(('content_type__in', ['note', 'document', 'link', 'snippet', 'faq'])), name='knowledge_content_type_valid')],
+                "verbose_name_plural": "knowledge entries",
+                "db_table": "knowledge_entries",
+                "ordering": ["-updated_at", "-id"],
+                "indexes": [
+                    models.Index(fields=["user", "content_type"], name="idx_knowledge_user_type"),
+                    models.Index(
+                        fields=["user", "-updated_at", "-id"], name="knowledge_user_recent_idx"
+                    ),
+                    models.Index(fields=["agent"], name="knowledge_agent_idx"),
+                ],
+                "constraints": [
+                    models.CheckConstraint(
+                        condition=models.Q(
+                            ("content_type__in", ["note", "document", "link", "snippet", "faq"])
+                        ),
+                        name="knowledge_content_type_valid",
+                    )
+                ],
             },
         ),
     ]

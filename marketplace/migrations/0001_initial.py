@@ -7,7 +7,6 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
@@ -16,158 +15,287 @@ class Migration(migrations.Migration):
 
     operations = [
         migrations.CreateModel(
-            name='Category',
+            name="Category",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=80, unique=True)),
-                ('slug', models.SlugField(max_length=80, unique=True)),
-                ('description', models.TextField(blank=True)),
-                ('position', models.PositiveSmallIntegerField(default=0)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.CharField(max_length=80, unique=True)),
+                ("slug", models.SlugField(max_length=80, unique=True)),
+                ("description", models.TextField(blank=True)),
+                ("position", models.PositiveSmallIntegerField(default=0)),
             ],
             options={
-                'verbose_name_plural': 'categories',
-                'ordering': ['position', 'name'],
+                "verbose_name_plural": "categories",
+                "ordering": ["position", "name"],
             },
         ),
         migrations.CreateModel(
-            name='Publisher',
+            name="Publisher",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=120)),
-                ('slug', models.SlugField(max_length=120, unique=True)),
-                ('website', models.URLField(blank=True)),
-                ('verified', models.BooleanField(default=False)),
-                ('owner', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='publishers', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.CharField(max_length=120)),
+                ("slug", models.SlugField(max_length=120, unique=True)),
+                ("website", models.URLField(blank=True)),
+                ("verified", models.BooleanField(default=False)),
+                (
+                    "owner",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="publishers",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'ordering': ['name'],
+                "ordering": ["name"],
             },
         ),
         migrations.CreateModel(
-            name='Agent',
+            name="Agent",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=120)),
-                ('slug', models.SlugField(max_length=140, unique=True)),
-                ('tagline', models.CharField(max_length=200)),
-                ('description', models.TextField(blank=True, help_text='Markdown.')),
-                ('icon', models.ImageField(blank=True, upload_to='icons/')),
-                ('version', models.CharField(default='1.0.0', max_length=40)),
-                ('homepage_url', models.URLField(blank=True)),
-                ('source_url', models.URLField(blank=True)),
-                ('tags', models.JSONField(blank=True, default=list)),
-                ('is_active', models.BooleanField(default=True)),
-                ('is_featured', models.BooleanField(default=False)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now, editable=False)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('published_at', models.DateTimeField(blank=True, null=True)),
-                ('rating_average', models.FloatField(default=0.0)),
-                ('rating_count', models.PositiveIntegerField(default=0)),
-                ('install_count', models.PositiveIntegerField(default=0)),
-                ('ratings_1', models.PositiveIntegerField(default=0)),
-                ('ratings_2', models.PositiveIntegerField(default=0)),
-                ('ratings_3', models.PositiveIntegerField(default=0)),
-                ('ratings_4', models.PositiveIntegerField(default=0)),
-                ('ratings_5', models.PositiveIntegerField(default=0)),
-                ('category', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='agents', to='marketplace.category')),
-                ('publisher', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='agents', to='marketplace.publisher')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.CharField(max_length=120)),
+                ("slug", models.SlugField(max_length=140, unique=True)),
+                ("tagline", models.CharField(max_length=200)),
+                ("description", models.TextField(blank=True, help_text="Markdown.")),
+                ("icon", models.ImageField(blank=True, upload_to="icons/")),
+                ("version", models.CharField(default="1.0.0", max_length=40)),
+                ("homepage_url", models.URLField(blank=True)),
+                ("source_url", models.URLField(blank=True)),
+                ("tags", models.JSONField(blank=True, default=list)),
+                ("is_active", models.BooleanField(default=True)),
+                ("is_featured", models.BooleanField(default=False)),
+                (
+                    "created_at",
+                    models.DateTimeField(default=django.utils.timezone.now, editable=False),
+                ),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                ("published_at", models.DateTimeField(blank=True, null=True)),
+                ("rating_average", models.FloatField(default=0.0)),
+                ("rating_count", models.PositiveIntegerField(default=0)),
+                ("install_count", models.PositiveIntegerField(default=0)),
+                ("ratings_1", models.PositiveIntegerField(default=0)),
+                ("ratings_2", models.PositiveIntegerField(default=0)),
+                ("ratings_3", models.PositiveIntegerField(default=0)),
+                ("ratings_4", models.PositiveIntegerField(default=0)),
+                ("ratings_5", models.PositiveIntegerField(default=0)),
+                (
+                    "category",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="agents",
+                        to="marketplace.category",
+                    ),
+                ),
+                (
+                    "publisher",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="agents",
+                        to="marketplace.publisher",
+                    ),
+                ),
             ],
             options={
-                'db_table': 'marketplace_agents',
-                'ordering': ['-rating_average', '-id'],
+                "db_table": "marketplace_agents",
+                "ordering": ["-rating_average", "-id"],
             },
         ),
         migrations.CreateModel(
-            name='Review',
+            name="Review",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('rating', models.PositiveSmallIntegerField()),
-                ('title', models.CharField(blank=True, max_length=120)),
-                ('body', models.TextField(blank=True, max_length=5000)),
-                ('is_hidden', models.BooleanField(default=False, help_text='Hidden by a moderator.')),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('agent', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='reviews', to='marketplace.agent')),
-                ('user', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='reviews', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("rating", models.PositiveSmallIntegerField()),
+                ("title", models.CharField(blank=True, max_length=120)),
+                ("body", models.TextField(blank=True, max_length=5000)),
+                (
+                    "is_hidden",
+                    models.BooleanField(default=False, help_text="Hidden by a moderator."),
+                ),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "agent",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="reviews",
+                        to="marketplace.agent",
+                    ),
+                ),
+                (
+                    "user",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="reviews",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'db_table': 'agent_reviews',
-                'ordering': ['-created_at', '-id'],
+                "db_table": "agent_reviews",
+                "ordering": ["-created_at", "-id"],
             },
         ),
         migrations.CreateModel(
-            name='Installation',
+            name="Installation",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('installed_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('agent', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='installations', to='marketplace.agent')),
-                ('user', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='installations', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("installed_at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "agent",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="installations",
+                        to="marketplace.agent",
+                    ),
+                ),
+                (
+                    "user",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="installations",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'db_table': 'agent_installations',
-                'ordering': ['-installed_at', '-id'],
-                'indexes': [models.Index(fields=['user', 'agent'], name='idx_installations_user_agent'), models.Index(fields=['user', '-installed_at', '-id'], name='install_user_recent_idx'), models.Index(fields=['agent'], name='install_agent_idx')],
-                'constraints': [models.UniqueConstraint(fields=('user', 'agent'), name='installation_one_per_user')],
+                "db_table": "agent_installations",
+                "ordering": ["-installed_at", "-id"],
+                "indexes": [
+                    models.Index(fields=["user", "agent"], name="idx_installations_user_agent"),
+                    models.Index(
+                        fields=["user", "-installed_at", "-id"], name="install_user_recent_idx"
+                    ),
+                    models.Index(fields=["agent"], name="install_agent_idx"),
+                ],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("user", "agent"), name="installation_one_per_user"
+                    )
+                ],
             },
         ),
         migrations.AddIndex(
-            model_name='agent',
-            index=models.Index(fields=['category', '-rating_average', '-id'], name='idx_agents_category_rating'),
+            model_name="agent",
+            index=models.Index(
+                fields=["category", "-rating_average", "-id"], name="idx_agents_category_rating"
+            ),
         ),
         migrations.AddIndex(
-            model_name='agent',
-            index=models.Index(fields=['is_active', 'is_featured'], name='idx_agents_is_active_featured'),
+            model_name="agent",
+            index=models.Index(
+                fields=["is_active", "is_featured"], name="idx_agents_is_active_featured"
+            ),
         ),
         migrations.AddIndex(
-            model_name='agent',
-            index=models.Index(condition=models.Q(('is_active', True)), fields=['-rating_average', '-id'], name='agent_active_rating_idx'),
+            model_name="agent",
+            index=models.Index(
+                condition=models.Q(("is_active", True)),
+                fields=["-rating_average", "-id"],
+                name="agent_active_rating_idx",
+            ),
         ),
         migrations.AddIndex(
-            model_name='agent',
-            index=models.Index(condition=models.Q(('is_active', True)), fields=['-install_count', '-id'], name='agent_active_installs_idx'),
+            model_name="agent",
+            index=models.Index(
+                condition=models.Q(("is_active", True)),
+                fields=["-install_count", "-id"],
+                name="agent_active_installs_idx",
+            ),
         ),
         migrations.AddIndex(
-            model_name='agent',
-            index=models.Index(condition=models.Q(('is_active', True)), fields=['-created_at', '-id'], name='agent_active_created_idx'),
+            model_name="agent",
+            index=models.Index(
+                condition=models.Q(("is_active", True)),
+                fields=["-created_at", "-id"],
+                name="agent_active_created_idx",
+            ),
         ),
         migrations.AddIndex(
-            model_name='agent',
-            index=models.Index(condition=models.Q(('is_active', True)), fields=['-updated_at', '-id'], name='agent_active_updated_idx'),
+            model_name="agent",
+            index=models.Index(
+                condition=models.Q(("is_active", True)),
+                fields=["-updated_at", "-id"],
+                name="agent_active_updated_idx",
+            ),
         ),
         migrations.AddIndex(
-            model_name='agent',
-            index=models.Index(condition=models.Q(('is_active', True)), fields=['name', 'id'], name='agent_active_name_idx'),
+            model_name="agent",
+            index=models.Index(
+                condition=models.Q(("is_active", True)),
+                fields=["name", "id"],
+                name="agent_active_name_idx",
+            ),
         ),
         migrations.AddIndex(
-            model_name='agent',
-            index=models.Index(fields=['category', '-install_count', '-id'], name='agent_category_installs_idx'),
+            model_name="agent",
+            index=models.Index(
+                fields=["category", "-install_count", "-id"], name="agent_category_installs_idx"
+            ),
         ),
         migrations.AddIndex(
-            model_name='agent',
-            index=models.Index(fields=['publisher', '-rating_average', '-id'], name='agent_publisher_idx'),
+            model_name="agent",
+            index=models.Index(
+                fields=["publisher", "-rating_average", "-id"], name="agent_publisher_idx"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='agent',
-            constraint=models.CheckConstraint(condition=models.Q(('rating_average__gte', 0), ('rating_average__lte', 5)), name='agent_rating_average_0_5'),
+            model_name="agent",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("rating_average__gte", 0), ("rating_average__lte", 5)),
+                name="agent_rating_average_0_5",
+            ),
         ),
         migrations.AddIndex(
-            model_name='review',
-            index=models.Index(fields=['agent', 'rating'], name='idx_reviews_agent_rating'),
+            model_name="review",
+            index=models.Index(fields=["agent", "rating"], name="idx_reviews_agent_rating"),
         ),
         migrations.AddIndex(
-            model_name='review',
-            index=models.Index(fields=['agent', '-created_at', '-id'], name='review_agent_recent_idx'),
+            model_name="review",
+            index=models.Index(
+                fields=["agent", "-created_at", "-id"], name="review_agent_recent_idx"
+            ),
         ),
         migrations.AddIndex(
-            model_name='review',
-            index=models.Index(fields=['user', '-created_at'], name='review_user_recent_idx'),
+            model_name="review",
+            index=models.Index(fields=["user", "-created_at"], name="review_user_recent_idx"),
         ),
         migrations.AddConstraint(
-            model_name='review',
-            constraint=models.UniqueConstraint(fields=('agent', 'user'), name='review_one_per_user'),
+            model_name="review",
+            constraint=models.UniqueConstraint(
+                fields=("agent", "user"), name="review_one_per_user"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='review',
-            constraint=models.CheckConstraint(condition=models.Q(('rating__gte', 1), ('rating__lte', 5)), name='review_rating_1_5'),
+            model_name="review",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("rating__gte", 1), ("rating__lte", 5)), name="review_rating_1_5"
+            ),
         ),
     ]

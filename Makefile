@@ -1,0 +1,59 @@
+# AIOS Marketplace. `make run` serves the demo, `make test` runs the suite (see README).
+# With DATABASE_URL / REDIS_URL set, both use PostgreSQL / Redis instead of SQLite / files.
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip
+BIND ?= 127.0.0.1:8000
+SCALE ?= small
+
+.PHONY: help venv install install-dev run serve migrate seed static test test-fast lint format \
+        check bench bench-smoke lighthouse audit clean
+
+help:
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | sort
+
+$(VENV)/bin/python:
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+
+$(VENV)/.runtime: requirements.txt | $(VENV)/bin/python
+	$(PIP) install --quiet -r requirements.txt
+	@touch $@
+
+$(VENV)/.dev: requirements.txt requirements-dev.txt | $(VENV)/bin/python
+	$(PIP) install --quiet -r requirements-dev.txt
+	@touch $@ $(VENV)/.runtime
+
+install: $(VENV)/.runtime ## Create the virtualenv and install the runtime requirements
+
+install-dev: $(VENV)/.dev ## ... plus the development and test tools
+
+migrate: install
+	$(PY) manage.py migrate --noinput
+
+seed: migrate ## Load the demo data set (SCALE=small|bench|N); a no-op when data exists
+	$(PY) manage.py seed_demo --scale $(SCALE) --skip-if-present
+
+static: install
+	$(PY) manage.py collectstatic --noinput --verbosity 0
+
+run: seed static ## Set everything up and serve http://127.0.0.1:8000 with gunicorn
+	@echo "Serving on http://$(BIND)/  (Ctrl-C stops)"
+	BIND=$(BIND) $(VENV)/bin/gunicorn -c aios/gunicorn.conf.py
+
+test: install-dev ## Run the whole suite (PostgreSQL + Redis when DATABASE_URL / REDIS_URL are set)
+	$(PY) manage.py check --fail-level WARNING
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: install-dev ## ruff check + format check
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: install-dev
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+clean: ## Remove the virtualenv and local data (SQLite database, cache, static, media)
+	rm -rf $(VENV) var
