@@ -1,0 +1,15 @@
+from django.apps import AppConfig
+
+
+class MonitoringConfig(AppConfig):
+    name = "aios.monitoring"
+    label = "monitoring"
+    verbose_name = "Monitoring"
+
+    def ready(self):
+        from django.core.signals import request_finished
+
+        from . import context, dbinstrument
+
+        dbinstrument.connect_signals()
+        request_finished.connect(context.clear, dispatch_uid="aios-monitoring-context")

@@ -1,0 +1,143 @@
+"""Every Prometheus metric the app defines beyond django-prometheus's own, and the recorders.
+
+Gauges name a multiprocess mode: under gunicorn each worker writes its own value to
+`PROMETHEUS_MULTIPROC_DIR` and `/metrics` sums the live workers' values ("livesum"), so a
+dead worker's connections stop counting once gunicorn's `child_exit` hook marks it dead.
+Outside multiprocess mode (tests, `runserver`) the mode is ignored.
+"""
+
+from prometheus_client import Counter, Gauge, Histogram
+
+from . import window
+
+# Resolves 5 ms .. 2 s, with edges on the alert thresholds (200 ms, 500 ms).
+LATENCY_BUCKETS = (
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.075,
+    0.1,
+    0.15,
+    0.2,
+    0.3,
+    0.5,
+    0.75,
+    1.0,
+    1.5,
+    2.0,
+    5.0,
+    float("inf"),
+)
+
+http_request_duration = Histogram(
+    "aios_http_request_duration_seconds",
+    "Time from the monitoring middleware receiving a request to it returning the response.",
+    ["view", "status_class"],
+    buckets=LATENCY_BUCKETS,
+)
+slow_queries = Counter(
+    "aios_db_slow_queries_total",
+    "Database queries slower than SLOW_QUERY_MS, by the view that ran them.",
+    ["view"],
+)
+cache_requests = Counter(
+    "aios_cache_requests_total",
+    "Application cache look-ups by namespace and result (hit or miss).",
+    ["namespace", "result"],
+)
+db_connections_open = Gauge(
+    "aios_db_connections_open",
+    "Database connections held by app threads (checked out of the pool on PostgreSQL).",
+    ["alias"],
+    multiprocess_mode="livesum",
+)
+pool_size = Gauge(
+    "aios_db_pool_size",
+    "Connections the psycopg pool holds open (idle or in use).",
+    ["alias"],
+    multiprocess_mode="livesum",
+)
+pool_max_size = Gauge(
+    "aios_db_pool_max_size",
+    "The pool's max_size: the connections it may open.",
+    ["alias"],
+    multiprocess_mode="livesum",
+)
+pool_available = Gauge(
+    "aios_db_pool_available",
+    "Idle connections in the pool, ready to be handed out.",
+    ["alias"],
+    multiprocess_mode="livesum",
+)
+pool_in_use = Gauge(
+    "aios_db_pool_in_use",
+    "Pool connections handed out to requests right now.",
+    ["alias"],
+    multiprocess_mode="livesum",
+)
+pool_waiting = Gauge(
+    "aios_db_pool_requests_waiting",
+    "Requests waiting for a pool connection right now (pool exhausted when above 0).",
+    ["alias"],
+    multiprocess_mode="livesum",
+)
+pool_requests = Counter(
+    "aios_db_pool_requests_total",
+    "Connections requested from the pool.",
+    ["alias"],
+)
+pool_queued = Counter(
+    "aios_db_pool_requests_queued_total",
+    "Pool requests that had to wait because no connection was free.",
+    ["alias"],
+)
+pool_wait_errors = Counter(
+    "aios_db_pool_wait_errors_total",
+    "Pool requests that timed out waiting (or were refused with too many waiters).",
+    ["alias"],
+)
+pool_wait_seconds = Counter(
+    "aios_db_pool_wait_seconds_total",
+    "Time spent by requests waiting for a pool connection.",
+    ["alias"],
+)
+pool_connections_lost = Counter(
+    "aios_db_pool_connections_lost_total",
+    "Pool connections found broken and discarded.",
+    ["alias"],
+)
+worker_memory = Gauge(
+    "aios_worker_resident_memory_bytes",
+    "Resident memory of the app's worker processes.",
+    multiprocess_mode="livesum",
+)
+worker_cpu = Counter(
+    "aios_worker_cpu_seconds_total",
+    "CPU time (user + system) used by the app's worker processes.",
+)
+window_flush_errors = Counter(
+    "aios_monitoring_flush_errors_total",
+    "Failed writes of the rolling-window buckets to shared storage (data for that second lost).",
+)
+
+
+def record_cache(namespace: str, hit: bool) -> None:
+    """Count one application cache look-up; feeds `/metrics` and the snapshot's hit rate."""
+    cache_requests.labels(namespace=namespace, result="hit" if hit else "miss").inc()
+    window.recorder.add("h" if hit else "m")
+
+
+def observe_request(*, view: str, status: int, seconds: float, in_window: bool = True) -> None:
+    http_request_duration.labels(view=view, status_class=f"{status // 100}xx").observe(seconds)
+    if in_window:
+        window.recorder.observe_request(seconds, error=status >= 500)
+
+
+def observe_query(*, seconds: float) -> None:
+    window.recorder.observe_query(seconds)
+
+
+def count_slow_query(*, view: str) -> None:
+    slow_queries.labels(view=view).inc()
+    window.recorder.add("s")
