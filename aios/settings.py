@@ -84,6 +84,9 @@ if IS_POSTGRES:
         "max_size": DATABASE_POOL_SIZE + DATABASE_MAX_OVERFLOW,
         "timeout": DATABASE_POOL_TIMEOUT,
     }
+    # marketplace.search's typo tolerance: name word-similarity matches from 0.45 (pg_trgm's
+    # default 0.6 misses a transposed letter). Set per connection, so no query pays a SET.
+    DATABASES["default"]["OPTIONS"]["options"] = "-c pg_trgm.word_similarity_threshold=0.45"
 else:
     # Several threads and gunicorn workers share one SQLite file: wait for a lock, don't fail.
     DATABASES["default"].setdefault("OPTIONS", {}).update(

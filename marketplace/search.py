@@ -1,0 +1,189 @@
+"""Agent search: the one place that picks the query by database backend.
+
+    agents = search_agents(q="tranlator", category="productivity", min_rating=3)
+    page = paginate_keyset(agents, ordering=search_ordering("relevance"), ...)
+    facets = search_facets(q="tranlator", min_rating=3)
+
+`search_agents` returns listed agents shaped for cards (`for_cards()`), annotated with
+`score` (higher is better). Whatever the ordering, `score` is there to show.
+
+PostgreSQL (schema from migration 0003_search):
+- full text: `websearch_to_tsquery('english', q)` against the stored, GIN-indexed
+  `search_vector` (name A > tagline B > tags C > description D), OR'ed with a prefix query for
+  the last word (`transl` finds Translator while the user types);
+- typos: `lower(name) %> lower(q)` (pg_trgm word similarity, threshold 0.45 set per connection
+  in settings), served by the GIN trigram index on lower(name): `tranlator` finds Translator;
+  left out when q holds a quoted phrase or an exclusion (`-word`), which ask for precision;
+- score: an exact, case-insensitive name match first (+10, above any other blend), then
+  `ts_rank + 0.5 * word_similarity`, scaled by quality: a Bayesian rating (prior 3.5 stars
+  worth 5 reviews) and log installs, so quality reorders close matches but cannot lift an
+  agent that barely matches above one that matches well.
+
+SQLite (the embedded default) has neither, so a simpler matcher: every word of q (up to 8)
+must occur in the name, tagline or description (case-insensitive for ASCII, no stemming and no
+typo tolerance); per word a name hit counts 1, a tagline hit 0.5, a description hit 0.2; an
+exact name match gets the same +10 and the same quality factor applies.
+
+Facets (`search_facets`) count matches per category with every filter but the category
+itself, so a page filtered to one category still shows how many matches the others hold
+(the usual faceted-navigation choice; the selected category's count equals the result total).
+"""
+
+import math
+import re
+
+from django.db import connection
+from django.db.models import BooleanField, Case, Count, F, FloatField, Q, Value, When
+from django.db.models.expressions import RawSQL
+from django.db.models.functions import Cast, Least, Ln
+
+from .managers import AGENT_ORDERINGS
+from .models import Agent
+
+MAX_QUERY_LENGTH = 200
+MAX_WORDS = 8
+RELEVANCE = "relevance"
+SEARCH_ORDERINGS = (RELEVANCE, *AGENT_ORDERINGS)
+EXACT_NAME_BONUS = 10.0
+RATING_PRIOR, RATING_PRIOR_WEIGHT = 3.5, 5.0
+INSTALLS_SCALE = math.log(100_001)  # log installs reaches 1 at 100k installs
+
+_WORD = re.compile(r"\w+")
+
+
+class SearchQueryTooLong(ValueError):
+    """q is longer than MAX_QUERY_LENGTH characters."""
+
+
+def clean_query(q) -> str:
+    """q stripped; raises SearchQueryTooLong past MAX_QUERY_LENGTH characters."""
+    q = (q or "").strip()
+    if len(q) > MAX_QUERY_LENGTH:
+        raise SearchQueryTooLong(f"Search text is limited to {MAX_QUERY_LENGTH} characters.")
+    return q
+
+
+def search_ordering(ordering: str | None):
+    """The paginator's sort spec for a search ordering name (default: relevance)."""
+    ordering = ordering or RELEVANCE
+    if ordering == RELEVANCE:
+        return ("score", "desc")
+    if ordering not in AGENT_ORDERINGS:
+        raise ValueError(f"unknown ordering {ordering!r}")
+    return ordering
+
+
+def _quality():
+    """1.0 for a top-rated, much-installed agent; 0.6 for an unknown one."""
+    bayes = (
+        Cast(F("rating_average"), FloatField()) * F("rating_count")
+        + Value(RATING_PRIOR * RATING_PRIOR_WEIGHT)
+    ) / (Cast(F("rating_count"), FloatField()) + Value(RATING_PRIOR_WEIGHT))
+    installs = Least(
+        Ln(Cast(F("install_count"), FloatField()) + Value(1.0)) / Value(INSTALLS_SCALE),
+        Value(1.0),
+    )
+    return Value(0.6) + Value(0.25) * bayes / Value(5.0) + Value(0.15) * installs
+
+
+def _exact_name(q: str):
+    return Case(
+        When(Q(name__iexact=q), then=Value(EXACT_NAME_BONUS)),
+        default=Value(0.0),
+        output_field=FloatField(),
+    )
+
+
+def _postgres_tsquery(q: str) -> tuple[str, list]:
+    """SQL and params for the tsquery: the websearch query, or its head plus a prefix last word."""
+    sql, params = "websearch_to_tsquery('english'::regconfig, %s)", [q]
+    tokens = q.split()
+    last = tokens[-1] if tokens else ""
+    # Only a plain last word is a prefix: never inside quotes or a negation ("-foo").
+    if _WORD.fullmatch(last) and q.count('"') % 2 == 0:
+        head = " ".join(tokens[:-1])
+        prefix = "to_tsquery('simple'::regconfig, %s)"
+        if head:
+            prefix = f"(websearch_to_tsquery('english'::regconfig, %s) && {prefix})"
+            params += [head]
+        sql = f"({sql} || {prefix})"
+        params += [f"{last.lower()}:*"]
+    return sql, params
+
+
+def _postgres_match_and_relevance(q: str):
+    tsq, tsq_params = _postgres_tsquery(q)
+    vector = '"marketplace_agents"."search_vector"'
+    name = 'lower("marketplace_agents"."name")'
+    # The SQL text is constant; q reaches it only as parameters.
+    if '"' in q or any(t.startswith("-") for t in q.split()):
+        # Phrases and exclusions are precise requests: typo tolerance would override them.
+        match_sql, match_params = f"{vector} @@ {tsq}", tsq_params
+    else:
+        match_sql, match_params = f"({vector} @@ {tsq} OR {name} %%> lower(%s))", [*tsq_params, q]
+    match = RawSQL(match_sql, match_params, output_field=BooleanField())  # noqa: S611
+    relevance = RawSQL(  # noqa: S611
+        f"(ts_rank({vector}, {tsq})::float8 + 0.5 * word_similarity(lower(%s), {name})::float8)",
+        [*tsq_params, q],
+        output_field=FloatField(),
+    )
+    return match, relevance
+
+
+def _sqlite_match_and_relevance(q: str):
+    words = list(dict.fromkeys(w.lower() for w in _WORD.findall(q)))[:MAX_WORDS]
+    if not words:  # only punctuation: match the text as typed
+        words = [q]
+    match = Q()
+    relevance = Value(0.0)
+    for word in words:
+        match &= (
+            Q(name__icontains=word) | Q(tagline__icontains=word) | Q(description__icontains=word)
+        )
+        relevance = relevance + Case(
+            When(Q(name__icontains=word), then=Value(1.0)),
+            When(Q(tagline__icontains=word), then=Value(0.5)),
+            default=Value(0.2),
+            output_field=FloatField(),
+        )
+    return match, relevance / Value(float(len(words)))
+
+
+def _matching(*, q: str, min_rating=None):
+    """(listed agents matching q and min_rating, their score expression); no category yet."""
+    agents = Agent.objects.listed()
+    if min_rating is not None:
+        agents = agents.min_rating(min_rating)
+    if not q:
+        return agents, _quality()
+    if connection.vendor == "postgresql":
+        match, relevance = _postgres_match_and_relevance(q)
+    else:
+        match, relevance = _sqlite_match_and_relevance(q)
+    return agents.filter(match), _exact_name(q) + relevance * _quality()
+
+
+def search_agents(*, q: str, category: str | None = None, min_rating=None):
+    """Listed agents matching q (all when q is blank) as cards with `score`; unordered.
+
+    Order and page them with `paginate_keyset(..., ordering=search_ordering(name))`.
+    """
+    agents, score = _matching(q=clean_query(q), min_rating=min_rating)
+    if category:
+        agents = agents.in_category(category)
+    return agents.for_cards().annotate(score=Cast(score, FloatField()))
+
+
+def search_facets(*, q: str, min_rating=None) -> list[dict]:
+    """[{slug, name, count}] of categories holding matches, most matches first (one query)."""
+    agents, _ = _matching(q=clean_query(q), min_rating=min_rating)
+    rows = (
+        agents.order_by()
+        .values("category__slug", "category__name")
+        .annotate(count=Count("id"))
+        .order_by("-count", "category__name")
+    )
+    return [
+        {"slug": r["category__slug"], "name": r["category__name"], "count": r["count"]}
+        for r in rows
+    ]

@@ -1,0 +1,270 @@
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from aios.pagination import paginate_keyset
+from marketplace.search import (
+    SEARCH_ORDERINGS,
+    SearchQueryTooLong,
+    clean_query,
+    search_agents,
+    search_facets,
+    search_ordering,
+)
+from marketplace.stats import marketplace_stats
+from tests.factories import AgentFactory, CategoryFactory
+
+
+@pytest.fixture
+def catalogue(db):
+    writing, code = CategoryFactory(name="Writing"), CategoryFactory(name="Code")
+    return {
+        "exact": AgentFactory(
+            name="Translator",
+            tagline="Plain translations",
+            category=writing,
+            rating_average=2.0,
+            rating_count=3,
+        ),
+        "pro": AgentFactory(
+            name="Translator Pro",
+            tagline="Translates documents between languages",
+            category=writing,
+            rating_average=4.9,
+            rating_count=500,
+            install_count=90_000,
+        ),
+        "tagline": AgentFactory(
+            name="Polyglot",
+            tagline="A translator for chat messages",
+            category=code,
+            rating_average=4.0,
+            rating_count=10,
+        ),
+        "description": AgentFactory(
+            name="Helper",
+            tagline="General help",
+            description="Can also act as a translator in a pinch.",
+            category=code,
+        ),
+        "other": AgentFactory(name="Code Reviewer", tagline="Reviews pull requests", category=code),
+        "hidden": AgentFactory(name="Translator Old", tagline="Retired", is_active=False),
+    }
+
+
+def _ids(queryset, ordering="relevance"):
+    page = paginate_keyset(queryset, ordering=search_ordering(ordering), cursor=None, page_size=100)
+    return [a.pk for a in page.items]
+
+
+def test_exact_name_match_comes_first_even_below_better_rated_matches(catalogue):
+    ids = _ids(search_agents(q="translator"))
+    assert ids[0] == catalogue["exact"].pk
+    assert ids[1] == catalogue["pro"].pk
+
+
+def test_exact_name_match_ignores_case(catalogue):
+    assert _ids(search_agents(q="TRANSLATOR PRO"))[0] == catalogue["pro"].pk
+
+
+def test_name_matches_rank_above_tagline_above_description(catalogue):
+    ids = _ids(search_agents(q="translator"))
+    assert ids.index(catalogue["pro"].pk) < ids.index(catalogue["tagline"].pk)
+    assert ids.index(catalogue["tagline"].pk) < ids.index(catalogue["description"].pk)
+
+
+def test_inactive_and_non_matching_agents_are_not_found(catalogue):
+    ids = _ids(search_agents(q="translator"))
+    assert catalogue["hidden"].pk not in ids
+    assert catalogue["other"].pk not in ids
+
+
+def test_every_result_carries_a_score_in_relevance_order(catalogue):
+    page = paginate_keyset(
+        search_agents(q="translator"), ordering=("score", "desc"), cursor=None, page_size=10
+    )
+    scores = [a.score for a in page.items]
+    assert scores == sorted(scores, reverse=True)
+    assert all(isinstance(s, float) for s in scores)
+
+
+def test_category_filter_keeps_the_query(catalogue):
+    code = catalogue["tagline"].category.slug
+    ids = _ids(search_agents(q="translator", category=code))
+    assert set(ids) == {catalogue["tagline"].pk, catalogue["description"].pk}
+
+
+def test_min_rating_filters_search_results(catalogue):
+    ids = _ids(search_agents(q="translator", min_rating=4.5))
+    assert ids == [catalogue["pro"].pk]
+
+
+@pytest.mark.parametrize("ordering", SEARCH_ORDERINGS)
+@pytest.mark.parametrize("category", [None, "writing"])
+def test_every_ordering_with_category_pages_through_all_matches(catalogue, ordering, category):
+    agents = search_agents(q="translator", category=category)
+    expected = set(agents.values_list("pk", flat=True))
+    seen, cursor = [], None
+    while True:
+        page = paginate_keyset(
+            agents, ordering=search_ordering(ordering), cursor=cursor, page_size=1
+        )
+        seen += [a.pk for a in page.items]
+        cursor = page.next_cursor
+        if cursor is None:
+            break
+    assert sorted(seen) == sorted(expected)
+    assert len(seen) == len(set(seen))
+    assert expected  # the query itself still applies under every ordering
+
+
+def test_facets_count_matches_per_category_regardless_of_category_filter(catalogue):
+    facets = search_facets(q="translator")
+    assert {f["slug"]: f["count"] for f in facets} == {"writing": 2, "code": 2}
+    assert {f["name"] for f in facets} == {"Writing", "Code"}
+
+
+def test_facets_respect_min_rating(catalogue):
+    assert search_facets(q="translator", min_rating=4.5) == [
+        {"slug": "writing", "name": "Writing", "count": 1}
+    ]
+
+
+def test_blank_query_lists_every_listed_agent(catalogue):
+    assert len(_ids(search_agents(q=""))) == 5
+
+
+def test_search_page_is_one_query(catalogue):
+    agents = search_agents(q="translator", category="writing", min_rating=1)
+    with CaptureQueriesContext(connection) as queries:
+        page = paginate_keyset(agents, ordering=("score", "desc"), cursor=None, page_size=10)
+        [(a.category.name, a.publisher.name, a.score) for a in page.items]
+    assert len(queries) == 1
+
+
+def test_query_length_is_limited():
+    assert clean_query("  tr  ") == "tr"
+    assert clean_query("x" * 200) == "x" * 200
+    with pytest.raises(SearchQueryTooLong):
+        clean_query("x" * 201)
+    with pytest.raises(SearchQueryTooLong):
+        search_agents(q="x" * 201)
+
+
+def test_unknown_search_ordering_is_rejected():
+    with pytest.raises(ValueError):
+        search_ordering("-popularity")
+
+
+def test_punctuation_only_query_does_not_fail(catalogue):
+    assert _ids(search_agents(q="%_'\"")) == []
+
+
+# --- PostgreSQL: full text and trigrams -----------------------------------------------------
+
+WORDS = ["summarizer", "planner", "scheduler", "analyst", "coder", "tutor", "writer", "critic"]
+
+
+@pytest.mark.postgres
+def test_typo_finds_translator_agents(catalogue):
+    ids = _ids(search_agents(q="tranlator"))
+    assert catalogue["exact"].pk in ids
+    assert catalogue["pro"].pk in ids
+    assert catalogue["other"].pk not in ids
+
+
+@pytest.mark.postgres
+def test_transposed_letters_still_find_the_name(catalogue):
+    assert catalogue["pro"].pk in _ids(search_agents(q="trnaslator"))
+
+
+@pytest.mark.postgres
+def test_prefix_of_the_last_word_matches_while_typing(catalogue):
+    ids = _ids(search_agents(q="transl"))
+    assert {catalogue["exact"].pk, catalogue["pro"].pk} <= set(ids)
+
+
+@pytest.mark.postgres
+def test_stemming_and_tags_are_searched(db):
+    agent = AgentFactory(name="Quill", tagline="Drafting", tags=["copywriting", "seo"])
+    assert _ids(search_agents(q="seo")) == [agent.pk]
+    assert _ids(search_agents(q="drafts")) == [agent.pk]
+
+
+@pytest.mark.postgres
+def test_websearch_syntax_excludes_words(catalogue):
+    ids = _ids(search_agents(q="translator -pro"))
+    assert catalogue["pro"].pk not in ids
+    assert catalogue["exact"].pk in ids
+
+
+@pytest.mark.postgres
+def test_search_uses_the_search_indexes(db):
+    from marketplace.models import Agent
+
+    category = CategoryFactory()
+    publisher = AgentFactory().publisher
+    Agent.objects.bulk_create(
+        Agent(
+            name=f"Bulk {WORDS[i % len(WORDS)]} {i}",
+            slug=f"bulk-agent-{i}",
+            tagline=f"Does {WORDS[(i * 7) % len(WORDS)]} things",
+            category=category,
+            publisher=publisher,
+        )
+        for i in range(10_000)  # bench scale: at a few hundred rows a scan is rightly cheaper
+    )
+    with connection.cursor() as cur:
+        # Rows inserted after CREATE INDEX wait in GIN's pending list (VACUUM's job, which
+        # cannot run in a test transaction); flush it so the planner costs the real index.
+        cur.execute("SELECT gin_clean_pending_list('agent_search_vector_idx'::regclass)")
+        cur.execute("SELECT gin_clean_pending_list('agent_name_trgm_idx'::regclass)")
+        cur.execute("ANALYZE marketplace_agents")
+    agents = search_agents(q="tranlator")
+    with CaptureQueriesContext(connection) as queries:
+        list(agents.order_by("-score")[:20])
+    with connection.cursor() as cur:
+        cur.execute("EXPLAIN " + queries[0]["sql"])
+        plan = "\n".join(row[0] for row in cur.fetchall())
+    assert "agent_search_vector_idx" in plan, plan
+    assert "agent_name_trgm_idx" in plan, plan
+    assert "Seq Scan on marketplace_agents" not in plan, plan
+
+
+# --- stats ----------------------------------------------------------------------------------
+
+
+def test_stats_sum_the_stored_counters_in_three_queries(catalogue, django_assert_num_queries):
+    from marketplace.models import Agent
+
+    Agent.objects.filter(pk=catalogue["pro"].pk).update(
+        ratings_5=400, ratings_4=100, rating_count=500, is_featured=True
+    )
+    Agent.objects.filter(pk=catalogue["exact"].pk).update(ratings_2=3)
+    with django_assert_num_queries(3):
+        stats = marketplace_stats()
+    assert stats["total_agents"] == 6
+    assert stats["active_agents"] == 5
+    assert stats["featured_agents"] == 1
+    assert stats["total_installations"] == 90_000
+    assert stats["total_reviews"] == 513
+    assert stats["rating_distribution"] == {"1": 0, "2": 3, "3": 0, "4": 100, "5": 400}
+    assert stats["average_rating"] == pytest.approx((6 + 400 + 2000) / 503, abs=1e-4)
+    assert stats["top_agents"][0]["slug"] == catalogue["pro"].slug
+    by_slug = {c["slug"]: c for c in stats["categories"]}
+    assert by_slug["writing"] == {
+        "slug": "writing",
+        "name": "Writing",
+        "agent_count": 2,
+        "install_count": 90_000,
+    }
+    assert by_slug["code"]["agent_count"] == 3
+
+
+def test_stats_on_an_empty_marketplace(db):
+    stats = marketplace_stats()
+    assert stats["total_agents"] == 0
+    assert stats["total_installations"] == 0
+    assert stats["average_rating"] is None
+    assert stats["rating_distribution"] == {str(r): 0 for r in range(1, 6)}
+    assert stats["top_agents"] == []
