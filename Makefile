@@ -51,6 +51,13 @@ lint: install-dev ## ruff check + format check
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
+# Every pin is looked up (no resolution: the files pin everything); --strict fails the run when
+# a package could not be checked, so "no known vulnerabilities" is never said about nothing.
+AUDIT_SERVICE ?= pypi
+audit: install-dev ## Check the pinned requirements for known vulnerabilities (AUDIT_SERVICE=pypi|osv)
+	$(VENV)/bin/pip-audit --vulnerability-service $(AUDIT_SERVICE) -r requirements-dev.txt \
+	  --no-deps --disable-pip --strict --progress-spinner off
+
 format: install-dev
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .

@@ -19,6 +19,14 @@ env = environ.Env()
 DEBUG = env.bool("DJANGO_DEBUG", default=False)
 TESTING = "pytest" in sys.modules or env.bool("AIOS_TESTING", default=False)
 SECRET_KEY = env("DJANGO_SECRET_KEY", default="django-insecure-dev-only")  # see check --deploy
+# Production is said, not guessed: DJANGO_ENV=production turns on HTTPS-only cookies, HSTS and
+# the SSL redirect, and refuses DEBUG and the development key. Anything else is development,
+# where `make run` serves plain HTTP on 127.0.0.1 with the development key.
+PRODUCTION = env("DJANGO_ENV", default="development") == "production"
+if PRODUCTION:
+    from aios.security import refuse_unsafe_production
+
+    refuse_unsafe_production(debug=DEBUG, secret_key=SECRET_KEY)
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "testserver"])
 
 INSTALLED_APPS = [
@@ -40,6 +48,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "aios.security.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -131,9 +140,43 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# Argon2 is memory-hard (OWASP's first choice), so GPU guessing of a leaked hash costs far
+# more than against PBKDF2; PBKDF2 stays second to verify (and upgrade on login) older hashes.
+PASSWORD_HASHERS = [
+    "django.contrib.auth.hashers.Argon2PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+]
 if TESTING:
     # Hashing cost is irrelevant to what tests check and dominates factory-made users.
     PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+# --- Security (README, "Security") ----------------------------------------------------------
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=PRODUCTION)
+# Behind a TLS-terminating proxy that sets X-Forwarded-Proto (and strips it from clients).
+if env.bool("DJANGO_BEHIND_TLS_PROXY", default=False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31_536_000 if PRODUCTION else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+SECURE_HSTS_PRELOAD = True
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+# Secure cookies only over HTTPS, which `make run` on 127.0.0.1 does not have.
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = PRODUCTION
+SESSION_COOKIE_HTTPONLY = True
+# The site's JS reads the CSRF token from the form it submits, never from the cookie.
+CSRF_COOKIE_HTTPONLY = True
+# No inline script or style anywhere: a stored <script> that slipped past escaping still
+# would not run. aios.security sends it.
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'self'; "
+    "form-action 'self'; frame-ancestors 'none'"
+)
+CONTENT_SECURITY_POLICY_BY_PATH = {}
+# Password reset mail; the console backend prints it (EMAIL_URL=smtp+tls://user:pw@host:587).
+globals().update(env.email_url("EMAIL_URL", default="consolemail://"))
+DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="AIOS Marketplace <noreply@localhost>")
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
