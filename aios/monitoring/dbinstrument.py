@@ -13,6 +13,7 @@ import time
 
 from django.conf import settings
 from django.db.backends.signals import connection_created
+from django_prometheus.models import model_inserts, model_updates
 
 from . import metrics
 from .context import request_id_var, view_var
@@ -96,3 +97,11 @@ class ConnectionCountingMixin:
         finally:
             if was_open:
                 _count_open(self.alias, -1)
+
+
+# django-prometheus's insert/update counters, fed by post_save rather than a mixin on every
+# model; update() and bulk_create() send no signal and are not counted. Deletes are not
+# counted: a post_delete receiver for every model would turn off Django's fast delete.
+def count_model_save(sender, created, raw=False, **kwargs):
+    if not raw:
+        (model_inserts if created else model_updates).labels(sender._meta.label_lower).inc()

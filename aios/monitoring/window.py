@@ -156,7 +156,7 @@ class FileSink:
         self.directory.mkdir(parents=True, exist_ok=True)
 
     def write(self, buckets: dict[int, Counter], state: dict | None) -> None:
-        wid = worker_id()
+        wid = state["worker"] if state else worker_id()
         by_minute: dict[int, dict] = defaultdict(dict)
         for second, fields in buckets.items():
             by_minute[second // 60][second] = dict(fields)

@@ -1,0 +1,68 @@
+import pytest
+from django.db import OperationalError, connection
+
+
+def test_healthz_answers_without_touching_the_database(client):
+    # No django_db mark: any query here would raise "Database access not allowed".
+    response = client.get("/healthz")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok"}
+
+
+@pytest.mark.django_db
+def test_readyz_reports_database_and_cache_with_timings(client):
+    response = client.get("/readyz")
+    assert response.status_code == 200
+    body = response.json()
+    assert body["status"] == "ready"
+    for name in ("database:default", "cache"):
+        assert body["checks"][name]["ok"] is True
+        assert body["checks"][name]["ms"] >= 0
+
+
+@pytest.mark.django_db
+def test_readyz_is_503_when_the_database_is_down(client, monkeypatch):
+    def refuse():
+        raise OperationalError("connection refused")
+
+    # Every query goes through ensure_connection(): a database that refuses connections.
+    monkeypatch.setattr(connection, "ensure_connection", refuse)
+    response = client.get("/readyz")
+    assert response.status_code == 503
+    body = response.json()
+    assert body["status"] == "not ready"
+    assert body["checks"]["database:default"] == {
+        "ok": False,
+        "error": "OperationalError",
+        "ms": body["checks"]["database:default"]["ms"],
+    }
+    assert body["checks"]["cache"]["ok"] is True
+
+
+@pytest.mark.django_db
+def test_readyz_is_503_when_the_cache_is_down(client, settings):
+    # A Redis nobody listens on (port 1), with the tight timeouts the app uses.
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django_redis.cache.RedisCache",
+            "LOCATION": "redis://127.0.0.1:1/0",
+            "OPTIONS": {"SOCKET_CONNECT_TIMEOUT": 0.25, "SOCKET_TIMEOUT": 0.25},
+        }
+    }
+    response = client.get("/readyz")
+    assert response.status_code == 503
+    checks = response.json()["checks"]
+    assert checks["cache"]["ok"] is False
+    assert checks["database:default"]["ok"] is True
+
+
+@pytest.mark.django_db
+def test_readyz_is_503_when_the_cache_swallows_errors(client, settings):
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django_redis.cache.RedisCache",
+            "LOCATION": "redis://127.0.0.1:1/0",
+            "OPTIONS": {"SOCKET_CONNECT_TIMEOUT": 0.25, "IGNORE_EXCEPTIONS": True},
+        }
+    }
+    assert client.get("/readyz").status_code == 503
