@@ -10,3 +10,20 @@ class KnowledgeEntryQuerySet(models.QuerySet):
 
     def with_agent(self):
         return self.select_related("agent").order_by("-updated_at", "-id")
+
+    def for_api(self):
+        """Entries with the id, slug and name of their agent (one join), no other agent column."""
+        return self.select_related("agent").only(
+            "id",
+            "user_id",
+            "content_type",
+            "title",
+            "body",
+            "source_url",
+            "tags",
+            "created_at",
+            "updated_at",
+            "agent__id",
+            "agent__slug",
+            "agent__name",
+        )

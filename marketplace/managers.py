@@ -3,7 +3,7 @@
 import json
 
 from django.db import models
-from django.db.models import Lookup, Prefetch
+from django.db.models import Count, Lookup, Prefetch
 
 
 @models.JSONField.register_lookup
@@ -79,6 +79,20 @@ class AgentQuerySet(models.QuerySet):
             )
         )
 
+    def for_viewer(self, user):
+        """Adds `viewer_installed` (bool) and `viewer_reviews` ([the user's review] or [])."""
+        from .models import Installation, Review
+
+        if not user.is_authenticated:
+            return self.annotate(viewer_installed=models.Value(False))
+        return self.annotate(
+            viewer_installed=models.Exists(
+                Installation.objects.filter(user=user, agent=models.OuterRef("pk"))
+            )
+        ).prefetch_related(
+            Prefetch("reviews", queryset=Review.objects.filter(user=user), to_attr="viewer_reviews")
+        )
+
     def featured(self):
         return self.listed().filter(is_featured=True)
 
@@ -102,6 +116,16 @@ class AgentQuerySet(models.QuerySet):
         return self.order_by(field, "id")
 
 
+class CategoryQuerySet(models.QuerySet):
+    """For `CategoryQuerySet(Category)`: Category keeps Django's default manager."""
+
+    def with_agent_counts(self):
+        """Adds `agent_count`: the category's listed agents (one GROUP BY, no per-row query)."""
+        return self.annotate(
+            agent_count=Count("agents", filter=models.Q(agents__is_active=True))
+        ).only("id", "slug", "name", "description", "position")
+
+
 class InstallationQuerySet(models.QuerySet):
     def for_user(self, user):
         return self.filter(user=user)
@@ -110,6 +134,13 @@ class InstallationQuerySet(models.QuerySet):
         """Installations with the card of their agent, in one query."""
         return self.select_related("agent__category", "agent__publisher").order_by(
             "-installed_at", "-id"
+        )
+
+
+    def with_agent_card_fields(self):
+        """As with_agent_cards, reading only the columns an installation and a card show."""
+        return self.select_related("agent__category", "agent__publisher").only(
+            "id", "user_id", "installed_at", *(f"agent__{f}" for f in CARD_FIELDS)
         )
 
 

@@ -1,0 +1,149 @@
+"""Brute-force throttling of sign-in (site login and API token), per account and per address.
+
+Failed attempts are counted in the shared cache in fixed windows of LOGIN_THROTTLE_WINDOW
+seconds: once an account reaches LOGIN_FAILURES_PER_ACCOUNT, or a client address reaches
+LOGIN_FAILURES_PER_ADDRESS, further attempts are refused without checking the password until
+the window ends. A success clears the account's count, never the address's (an attacker with
+an account of their own could otherwise reset it between guesses). The per-account limit can
+lock the owner out for one window: the price of stopping slow guessing spread over addresses.
+
+If the cache is down, throttling is skipped rather than sign-in: availability first, and the
+password hasher (Argon2) still makes each guess expensive.
+"""
+
+import hashlib
+import ipaddress
+import logging
+import time
+
+from django import forms
+from django.conf import settings
+from django.contrib.auth import views as auth_views
+from django.contrib.auth.forms import AuthenticationForm
+from django.core.cache import cache
+from rest_framework import exceptions
+
+log = logging.getLogger(__name__)
+
+KEY_PREFIX = "throttle:login"
+
+
+def client_address(request) -> str:
+    """The peer address; IPv6 clients by their /64, which one host usually owns whole."""
+    raw = request.META.get("REMOTE_ADDR") or "unknown"
+    try:
+        address = ipaddress.ip_address(raw)
+    except ValueError:
+        return raw
+    if address.version == 6:
+        return str(ipaddress.ip_network(f"{address}/64", strict=False).network_address) + "/64"
+    return str(address)
+
+
+def _digest(value: str) -> str:
+    # Keys stay short and free of whatever characters a username or address may hold.
+    return hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+
+
+def _window() -> int:
+    return settings.LOGIN_THROTTLE_WINDOW
+
+
+def _counters(request, username: str | None, now: float) -> list[tuple[str, int]]:
+    """(cache key, limit) for the account and the address, in the current window."""
+    bucket = int(now // _window())
+    address = _digest(client_address(request))
+    counters = [(f"{KEY_PREFIX}:addr:{address}:{bucket}", settings.LOGIN_FAILURES_PER_ADDRESS)]
+    if username:
+        account = _digest(username.strip().casefold())
+        limit = settings.LOGIN_FAILURES_PER_ACCOUNT
+        counters.append((f"{KEY_PREFIX}:acct:{account}:{bucket}", limit))
+    return counters
+
+
+def retry_after(request, username: str | None) -> int:
+    """Seconds until this account and address may try again; 0 when they may now."""
+    now = time.time()
+    counters = _counters(request, username, now)
+    try:
+        counts = cache.get_many([key for key, _ in counters])
+    except Exception:  # a cache outage must not stop sign-in
+        log.warning("login throttle skipped: cache unavailable", exc_info=True)
+        return 0
+    if any(counts.get(key, 0) >= limit for key, limit in counters):
+        return max(1, int(_window() - now % _window()) + 1)
+    return 0
+
+
+def record_failure(request, username: str | None) -> None:
+    """Count one failed attempt against the account and the address."""
+    timeout = _window() + 60  # outlives its window a little; the bucket number retires it
+    try:
+        for key, _ in _counters(request, username, time.time()):
+            cache.add(key, 0, timeout=timeout)
+            try:
+                cache.incr(key)
+            except ValueError:  # expired between add and incr
+                cache.set(key, 1, timeout=timeout)
+    except Exception:
+        log.warning("login throttle could not count a failure: cache unavailable", exc_info=True)
+
+
+def record_success(request, username: str | None) -> None:
+    """Clear the account's failures (the address keeps its count)."""
+    try:
+        cache.delete_many([key for key, _ in _counters(request, username, time.time())[1:]])
+    except Exception:
+        log.warning("login throttle could not clear a count: cache unavailable", exc_info=True)
+
+
+def _wait_message(seconds: int) -> str:
+    minutes = max(1, round(seconds / 60))
+    unit = "minute" if minutes == 1 else "minutes"
+    return f"Too many failed sign-in attempts. Please try again in {minutes} {unit}."
+
+
+# --- Site: the login form and view --------------------------------------------------------
+
+
+class ThrottledAuthenticationForm(AuthenticationForm):
+    """Django's login form, refusing throttled attempts before the password is checked."""
+
+    throttled_for = 0
+
+    def clean(self):
+        username = self.cleaned_data.get("username")
+        self.throttled_for = retry_after(self.request, username)
+        if self.throttled_for:
+            raise forms.ValidationError(_wait_message(self.throttled_for), code="throttled")
+        try:
+            cleaned = super().clean()
+        except forms.ValidationError as exc:
+            if getattr(exc, "code", None) == "invalid_login":
+                record_failure(self.request, username)
+            raise
+        record_success(self.request, username)
+        return cleaned
+
+
+class ThrottledLoginView(auth_views.LoginView):
+    """The site login: a throttled attempt gets the form error, status 429 and Retry-After."""
+
+    authentication_form = ThrottledAuthenticationForm
+
+    def form_invalid(self, form):
+        response = super().form_invalid(form)
+        if form.throttled_for:
+            response.status_code = 429
+            response["Retry-After"] = str(form.throttled_for)
+        return response
+
+
+# --- API: the token endpoint --------------------------------------------------------------
+
+
+def raise_if_throttled(request, username: str | None) -> None:
+    """For API views: DRF's 429 with Retry-After when this account or address must wait."""
+    wait = retry_after(request, username)
+    if wait:
+        raise exceptions.Throttled(wait=wait, detail=_wait_message(wait))
