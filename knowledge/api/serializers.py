@@ -1,0 +1,58 @@
+"""Knowledge API shapes. The owner is always the requesting user, never a field."""
+
+from rest_framework import serializers
+
+from knowledge.models import KnowledgeEntry
+from marketplace.models import Agent
+
+MAX_TAGS = 20
+MAX_TAG_LENGTH = 50
+
+
+class AgentRefSerializer(serializers.Serializer):
+    id = serializers.IntegerField(read_only=True)
+    slug = serializers.SlugField(read_only=True)
+    name = serializers.CharField(read_only=True)
+
+
+class KnowledgeEntrySerializer(serializers.ModelSerializer):
+    agent = serializers.PrimaryKeyRelatedField(
+        queryset=Agent.objects.listed().only("id", "slug", "name"),
+        allow_null=True,
+        required=False,
+        help_text="Id of the (listed) agent this entry is meant for, or null.",
+    )
+    agent_detail = AgentRefSerializer(source="agent", read_only=True, allow_null=True)
+    tags = serializers.ListField(
+        child=serializers.SlugField(max_length=MAX_TAG_LENGTH),
+        max_length=MAX_TAGS,
+        required=False,
+        help_text=f"Up to {MAX_TAGS} short slugs (letters, digits, - and _).",
+    )
+
+    class Meta:
+        model = KnowledgeEntry
+        fields = [
+            "id",
+            "content_type",
+            "title",
+            "body",
+            "source_url",
+            "agent",
+            "agent_detail",
+            "tags",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = ["id", "agent_detail", "created_at", "updated_at"]
+
+    def validate_tags(self, tags):
+        return list(dict.fromkeys(tags))  # same tag twice is one tag
+
+
+class KnowledgeFilterParams(serializers.Serializer):
+    content_type = serializers.ChoiceField(
+        choices=KnowledgeEntry.ContentType.choices, required=False
+    )
+    agent = serializers.IntegerField(required=False, min_value=1, max_value=2**63 - 1)
+    q = serializers.CharField(required=False, max_length=200)

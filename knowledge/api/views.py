@@ -1,0 +1,84 @@
+"""The signed-in user's knowledge entries. Anyone else's entry answers 404, never 403."""
+
+from functools import cached_property
+
+from drf_spectacular.utils import extend_schema, extend_schema_view
+from rest_framework import viewsets
+from rest_framework.permissions import IsAuthenticated
+
+from aios.pagination import KeysetPagination
+from knowledge.models import KnowledgeEntry
+from marketplace.api.views import errors, validated
+
+from .serializers import KnowledgeEntrySerializer, KnowledgeFilterParams
+
+WRITE_ERRORS = errors(400, 401, 403, 404)
+
+
+@extend_schema_view(
+    list=extend_schema(
+        operation_id="knowledge_entries_list",
+        tags=["knowledge"],
+        summary="Your knowledge entries, most recently edited first",
+        parameters=[KnowledgeFilterParams],
+        responses={200: KnowledgeEntrySerializer(many=True), **errors(400, 401)},
+    ),
+    create=extend_schema(
+        operation_id="knowledge_entry_create",
+        tags=["knowledge"],
+        summary="Add a knowledge entry",
+        responses={201: KnowledgeEntrySerializer, **errors(400, 401, 403)},
+    ),
+    retrieve=extend_schema(
+        operation_id="knowledge_entry_get",
+        tags=["knowledge"],
+        summary="One of your entries",
+        responses={200: KnowledgeEntrySerializer, **errors(401, 404)},
+    ),
+    update=extend_schema(
+        operation_id="knowledge_entry_replace",
+        tags=["knowledge"],
+        summary="Replace one of your entries",
+        responses={200: KnowledgeEntrySerializer, **WRITE_ERRORS},
+    ),
+    partial_update=extend_schema(
+        operation_id="knowledge_entry_update",
+        tags=["knowledge"],
+        summary="Change some fields of one of your entries",
+        responses={200: KnowledgeEntrySerializer, **WRITE_ERRORS},
+    ),
+    destroy=extend_schema(
+        operation_id="knowledge_entry_delete",
+        tags=["knowledge"],
+        summary="Delete one of your entries",
+        responses={204: None, **errors(401, 403, 404)},
+    ),
+)
+class KnowledgeEntryViewSet(viewsets.ModelViewSet):
+    serializer_class = KnowledgeEntrySerializer
+    pagination_class = KeysetPagination
+    permission_classes = [IsAuthenticated]
+    http_method_names = ["get", "post", "put", "patch", "delete", "head", "options"]
+
+    @cached_property
+    def params(self) -> dict:
+        return validated(KnowledgeFilterParams, self.request.query_params)
+
+    def get_keyset_ordering(self):
+        return ("updated_at", "desc")
+
+    def get_queryset(self):
+        entries = KnowledgeEntry.objects.owned_by(self.request.user).for_api()
+        if self.action != "list":
+            return entries
+        p = self.params
+        if p.get("content_type"):
+            entries = entries.of_type(p["content_type"])
+        if p.get("agent"):
+            entries = entries.filter(agent_id=p["agent"])
+        if p.get("q", "").strip():
+            entries = entries.matching(p["q"].strip())
+        return entries
+
+    def perform_create(self, serializer):
+        serializer.save(user=self.request.user)

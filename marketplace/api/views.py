@@ -1,0 +1,440 @@
+"""Marketplace API views: read input, call one QuerySet method or one service, render.
+
+Every list pages with the shared key-set cursor (aios.pagination): a list costs one query for
+its page whatever its size (plus one for the user behind a token). Writes go through
+marketplace.services, which keep the agent counters exact.
+
+Installing is idempotent: POST answers 201 when it installs and 200 when the agent was already
+installed; DELETE answers 204 whether or not it was installed (the state asked for holds).
+"""
+
+from functools import cached_property
+
+from django.contrib.auth import authenticate
+from django.shortcuts import get_object_or_404
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import generics, status
+from rest_framework.authtoken.models import Token
+from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.permissions import AllowAny, IsAuthenticated
+from rest_framework.response import Response
+from rest_framework.throttling import AnonRateThrottle, ScopedRateThrottle, UserRateThrottle
+from rest_framework.views import APIView
+
+from aios import throttling
+from aios.pagination import KeysetPagination
+from marketplace import services
+from marketplace.managers import CategoryQuerySet
+from marketplace.models import Agent, Category, Installation, Review
+from marketplace.search import search_agents, search_facets, search_ordering
+from marketplace.stats import marketplace_stats
+
+from .errors import Conflict
+from .serializers import (
+    AgentCardSerializer,
+    AgentDetailSerializer,
+    AgentListParams,
+    CategorySerializer,
+    ErrorSerializer,
+    InstallationSerializer,
+    OrderingParams,
+    ReviewPatchSerializer,
+    ReviewSerializer,
+    ReviewWriteSerializer,
+    SearchPageSerializer,
+    SearchParams,
+    SearchResultSerializer,
+    StatsSerializer,
+    TokenRequestSerializer,
+    TokenSerializer,
+)
+
+_ERRORS = {
+    400: OpenApiResponse(
+        OpenApiTypes.OBJECT, description="Invalid input: field name -> list of messages."
+    ),
+    401: OpenApiResponse(ErrorSerializer, description="Not signed in."),
+    403: OpenApiResponse(ErrorSerializer, description="Not allowed (e.g. CSRF check failed)."),
+    404: OpenApiResponse(ErrorSerializer, description="No such resource (for you)."),
+    409: OpenApiResponse(ErrorSerializer, description="Conflicts with the current state."),
+    429: OpenApiResponse(ErrorSerializer, description="Too many requests; see Retry-After."),
+}
+
+
+def errors(*codes: int) -> dict:
+    """Schema responses for the given error status codes (429 always: every view throttles)."""
+    return {code: _ERRORS[code] for code in sorted({*codes, 429})}
+
+
+def validated(serializer_class, data, **kwargs) -> dict:
+    """Validated input or a 400 with field errors. Query dicts are flattened to last values."""
+    if hasattr(data, "dict"):
+        data = data.dict()  # a plain dict: DRF reads a missing boolean in a QueryDict as False
+    serializer = serializer_class(data=data, **kwargs)
+    serializer.is_valid(raise_exception=True)
+    return serializer.validated_data
+
+
+# --- Agent lists ------------------------------------------------------------------------------
+
+
+class AgentListView(generics.ListAPIView):
+    serializer_class = AgentCardSerializer
+    pagination_class = KeysetPagination
+    permission_classes = [AllowAny]
+    params_class = AgentListParams
+
+    @cached_property
+    def params(self) -> dict:
+        return validated(self.params_class, self.request.query_params)
+
+    def get_keyset_ordering(self):
+        return self.params["ordering"]
+
+    def get_queryset(self):
+        p = self.params
+        agents = Agent.objects.listed()
+        if p.get("category"):
+            agents = agents.in_category(p["category"])
+        if p.get("featured") is not None:
+            agents = agents.filter(is_featured=p["featured"])
+        if p.get("publisher"):
+            agents = agents.by_publisher(p["publisher"])
+        if p.get("tag"):
+            agents = agents.with_tag(p["tag"])
+        if p.get("min_rating") is not None:
+            agents = agents.min_rating(p["min_rating"])
+        return agents.for_cards()
+
+    @extend_schema(
+        operation_id="agents_list",
+        tags=["marketplace"],
+        summary="Active agents as cards",
+        parameters=[AgentListParams],
+        responses={200: AgentCardSerializer(many=True), **errors(400)},
+    )
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
+
+
+class FeaturedAgentListView(AgentListView):
+    params_class = OrderingParams
+
+    def get_queryset(self):
+        return Agent.objects.featured().for_cards()
+
+    @extend_schema(
+        operation_id="agents_featured",
+        tags=["marketplace"],
+        summary="Featured agents as cards",
+        parameters=[OrderingParams],
+        responses={200: AgentCardSerializer(many=True), **errors(400)},
+    )
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
+
+
+class CategoryListView(generics.ListAPIView):
+    serializer_class = CategorySerializer
+    pagination_class = KeysetPagination
+    permission_classes = [AllowAny]
+
+    def get_keyset_ordering(self):
+        return ("position", "asc")
+
+    def get_queryset(self):
+        return CategoryQuerySet(Category).with_agent_counts()
+
+    @extend_schema(
+        operation_id="categories_list",
+        tags=["marketplace"],
+        summary="Categories with their number of listed agents",
+        responses={200: CategorySerializer(many=True), **errors(400)},
+    )
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
+
+
+class StatsView(APIView):
+    permission_classes = [AllowAny]
+
+    @extend_schema(
+        operation_id="marketplace_stats",
+        tags=["marketplace"],
+        summary="Marketplace totals, rating distribution, per-category counts, top agents",
+        responses={200: StatsSerializer, **errors()},
+    )
+    def get(self, request):
+        return Response(marketplace_stats())
+
+
+# --- One agent --------------------------------------------------------------------------------
+
+
+class AgentDetailView(generics.RetrieveAPIView):
+    serializer_class = AgentDetailSerializer
+    permission_classes = [AllowAny]
+
+    def get_queryset(self):
+        return Agent.objects.listed().for_detail().for_viewer(self.request.user)
+
+    @extend_schema(
+        operation_id="agent_detail",
+        tags=["agents"],
+        summary="An agent: card, description, links, ratings, latest reviews, your state",
+        responses={200: AgentDetailSerializer, **errors(404)},
+    )
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
+
+
+class AgentSearchView(APIView):
+    """GET with query parameters and POST with a JSON body run the same search."""
+
+    permission_classes = [AllowAny]
+    throttle_classes = [AnonRateThrottle, UserRateThrottle, ScopedRateThrottle]
+    throttle_scope = "search"
+
+    def search(self, request, data):
+        p = validated(SearchParams, data)
+        filters = {"q": p["q"], "min_rating": p.get("min_rating")}
+        agents = search_agents(**filters, category=p.get("category"))
+        paginator = KeysetPagination()
+        page = paginator.paginate(
+            agents,
+            request=request,
+            ordering=search_ordering(p["ordering"]),
+            cursor=p.get("cursor"),
+            page_size=p["page_size"],
+            link_params={k: v for k, v in p.items() if k != "cursor"},
+        )
+        results = SearchResultSerializer(page, many=True, context={"request": request}).data
+        response = paginator.get_paginated_response(results)
+        response.data["facets"] = search_facets(**filters)
+        return response
+
+    @extend_schema(
+        operation_id="agents_search",
+        tags=["agents"],
+        summary="Search agents (query parameters)",
+        parameters=[SearchParams],
+        responses={200: SearchPageSerializer, **errors(400)},
+    )
+    def get(self, request):
+        return self.search(request, request.query_params)
+
+    @extend_schema(
+        operation_id="agents_search_post",
+        tags=["agents"],
+        summary="Search agents (JSON body with the same keys as GET)",
+        request=SearchParams,
+        responses={200: SearchPageSerializer, **errors(400, 403)},
+    )
+    def post(self, request):
+        return self.search(request, request.data)
+
+
+# --- Installations ----------------------------------------------------------------------------
+
+
+class InstallView(APIView):
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(
+        operation_id="agent_install",
+        tags=["installations"],
+        summary="Install an agent (idempotent)",
+        request=None,
+        responses={
+            201: OpenApiResponse(InstallationSerializer, description="Installed now."),
+            200: OpenApiResponse(InstallationSerializer, description="Was already installed."),
+            **errors(401, 403, 404),
+        },
+    )
+    def post(self, request, pk):
+        agent = get_object_or_404(Agent.objects.listed().only("id", "is_active"), pk=pk)
+        try:
+            installation, created = services.install_agent(user=request.user, agent=agent)
+        except services.AgentUnavailable as exc:
+            raise NotFound() from exc
+        # Read back after the service: the card shows the counter it just moved.
+        installation.agent = Agent.objects.for_cards().get(pk=agent.pk)
+        body = InstallationSerializer(installation, context={"request": request}).data
+        return Response(body, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
+
+    @extend_schema(
+        operation_id="agent_uninstall",
+        tags=["installations"],
+        summary="Uninstall an agent (idempotent: 204 also when it was not installed)",
+        request=None,
+        responses={204: None, **errors(401, 403, 404)},
+    )
+    def delete(self, request, pk):
+        # Any agent, listed or not: a retired agent can still be removed.
+        agent = get_object_or_404(Agent.objects.only("id"), pk=pk)
+        services.uninstall_agent(user=request.user, agent=agent)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class MyInstallationListView(generics.ListAPIView):
+    serializer_class = InstallationSerializer
+    pagination_class = KeysetPagination
+    permission_classes = [IsAuthenticated]
+
+    def get_keyset_ordering(self):
+        return ("installed_at", "desc")
+
+    def get_queryset(self):
+        return Installation.objects.for_user(self.request.user).with_agent_card_fields()
+
+    @extend_schema(
+        operation_id="my_installations",
+        tags=["installations"],
+        summary="Your installed agents, latest first",
+        responses={200: InstallationSerializer(many=True), **errors(400, 401)},
+    )
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
+
+
+# --- Reviews ----------------------------------------------------------------------------------
+
+
+class AgentReviewListView(generics.ListAPIView):
+    serializer_class = ReviewSerializer
+    pagination_class = KeysetPagination
+
+    def get_keyset_ordering(self):
+        return ("created_at", "desc")
+
+    def get_queryset(self):
+        return Review.objects.for_agent(self.kwargs["pk"])
+
+    def get_agent(self):
+        return get_object_or_404(
+            Agent.objects.listed().only("id", "is_active"), pk=self.kwargs["pk"]
+        )
+
+    @extend_schema(
+        operation_id="agent_reviews_list",
+        tags=["reviews"],
+        summary="An agent's visible reviews, latest first",
+        responses={200: ReviewSerializer(many=True), **errors(400, 404)},
+    )
+    def get(self, request, *args, **kwargs):
+        self.get_agent()
+        return super().get(request, *args, **kwargs)
+
+    @extend_schema(
+        operation_id="agent_review_create",
+        tags=["reviews"],
+        summary="Review an agent (one review per user)",
+        request=ReviewWriteSerializer,
+        responses={201: ReviewSerializer, **errors(400, 401, 403, 404, 409)},
+    )
+    def post(self, request, pk):
+        agent = self.get_agent()
+        data = validated(ReviewWriteSerializer, request.data)
+        try:
+            review = services.create_review(user=request.user, agent=agent, **data)
+        except services.AgentUnavailable as exc:
+            raise NotFound() from exc
+        except services.ReviewAlreadyExists as exc:
+            raise Conflict("You already reviewed this agent: edit reviews/mine/ instead.") from exc
+        except services.InvalidRating as exc:
+            raise ValidationError({"rating": [str(exc)]}) from exc
+        return Response(ReviewSerializer(review).data, status=status.HTTP_201_CREATED)
+
+
+class MyReviewView(APIView):
+    permission_classes = [IsAuthenticated]
+
+    def get_review(self, request, pk) -> Review:
+        review = Review.objects.filter(agent_id=pk, user=request.user).with_author().first()
+        if review is None:
+            raise NotFound("You have not reviewed this agent.")
+        return review
+
+    def _update(self, request, pk, *, partial: bool):
+        review = self.get_review(request, pk)
+        serializer = ReviewPatchSerializer if partial else ReviewWriteSerializer
+        data = validated(serializer, request.data)
+        try:
+            review = services.update_review(review=review, **data)
+        except services.InvalidRating as exc:
+            raise ValidationError({"rating": [str(exc)]}) from exc
+        except Review.DoesNotExist as exc:  # deleted by a parallel request
+            raise NotFound() from exc
+        review.user = request.user
+        return Response(ReviewSerializer(review).data)
+
+    @extend_schema(
+        operation_id="my_review_get",
+        tags=["reviews"],
+        summary="Your review of an agent",
+        responses={200: ReviewSerializer, **errors(401, 404)},
+    )
+    def get(self, request, pk):
+        return Response(ReviewSerializer(self.get_review(request, pk)).data)
+
+    @extend_schema(
+        operation_id="my_review_replace",
+        tags=["reviews"],
+        summary="Replace your review (title and body default to empty)",
+        request=ReviewWriteSerializer,
+        responses={200: ReviewSerializer, **errors(400, 401, 403, 404)},
+    )
+    def put(self, request, pk):
+        return self._update(request, pk, partial=False)
+
+    @extend_schema(
+        operation_id="my_review_update",
+        tags=["reviews"],
+        summary="Change some fields of your review",
+        request=ReviewPatchSerializer,
+        responses={200: ReviewSerializer, **errors(400, 401, 403, 404)},
+    )
+    def patch(self, request, pk):
+        return self._update(request, pk, partial=True)
+
+    @extend_schema(
+        operation_id="my_review_delete",
+        tags=["reviews"],
+        summary="Delete your review",
+        request=None,
+        responses={204: None, **errors(401, 403, 404)},
+    )
+    def delete(self, request, pk):
+        services.delete_review(review=self.get_review(request, pk))
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+# --- Auth -------------------------------------------------------------------------------------
+
+
+class TokenView(APIView):
+    """Username and password for an API token (the same token on every call)."""
+
+    authentication_classes = []  # no session, hence no CSRF check on the login itself
+    permission_classes = [AllowAny]
+
+    @extend_schema(
+        operation_id="auth_token",
+        tags=["auth"],
+        summary="Get an API token",
+        request=TokenRequestSerializer,
+        responses={200: TokenSerializer, **errors(400)},
+    )
+    def post(self, request):
+        data = validated(TokenRequestSerializer, request.data)
+        throttling.raise_if_throttled(request, data["username"])  # brute force: 429
+        user = authenticate(request, username=data["username"], password=data["password"])
+        if user is None:
+            throttling.record_failure(request, data["username"])
+            raise ValidationError(
+                {"non_field_errors": ["Unable to log in with these credentials."]}
+            )
+        throttling.record_success(request, data["username"])
+        token, _ = Token.objects.get_or_create(user=user)
+        return Response({"token": token.key})
