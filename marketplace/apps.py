@@ -7,8 +7,9 @@ class MarketplaceConfig(AppConfig):
     name = "marketplace"
 
     def ready(self):
-        from . import services
+        from . import caching, services
 
+        caching.connect_receivers()
         pre_delete.connect(
             services.note_agents_of_deleted_user,
             sender=settings.AUTH_USER_MODEL,
