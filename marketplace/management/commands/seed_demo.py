@@ -814,8 +814,12 @@ class Command(BaseCommand):
                 writer.timings.append(("(delete)", 0, time.monotonic() - cleared))
             taken = self._check_usernames()
             if connection.vendor == "postgresql":
-                # Check foreign keys row by row instead of queueing a million deferred checks.
                 with connection.cursor() as cursor:
+                    # One COPY of a million rows is one statement: lift the settings' per-request
+                    # statement_timeout for this transaction only.
+                    cursor.execute("SET LOCAL statement_timeout = 0")
+                    # Check foreign keys as each COPY ends instead of queueing every check
+                    # until the commit.
                     cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
             seeder = Seeder(
                 shape,
