@@ -2,9 +2,22 @@ from django.conf import settings
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
+
+# The public API (issue 3): reverse("api:agent-list"), reverse("api:knowledge-entry-detail").
+API_V1 = [
+    path("", include("marketplace.api.urls")),
+    path("knowledge/", include("knowledge.api.urls")),
+]
+# JSON errors under /api/, Django's HTML pages elsewhere (marketplace/api/errors.py).
+handler404 = "marketplace.api.errors.not_found"
+handler500 = "marketplace.api.errors.server_error"
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path("api/v1/", include((API_V1, "api"))),
+    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
     # Password reset (Django's views): the same answer whether or not an account has the address.
     path("accounts/password/reset/", auth_views.PasswordResetView.as_view(), name="password_reset"),
     path(
