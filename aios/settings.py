@@ -51,6 +51,8 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "aios.security.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # Below whitenoise (static files never reach it), above everything that writes the body.
+    "aios.compression.CompressionMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -106,20 +108,26 @@ else:
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Cache ----------------------------------------------------------------------------------
+# false: no response caching, no cached values, no invalidation (marketplace/caching.py is
+# pass-through). The backend below stays, because DRF's throttles keep their counters in it.
 CACHE_ENABLED = env.bool("CACHE_ENABLED", default=True)
 CACHE_TTL = env.int("CACHE_TTL", default=300)
 CACHE_KEY_PREFIX = env("CACHE_KEY_PREFIX", default="aios")
 REDIS_URL = env("REDIS_URL", default="")
 
 if REDIS_URL:
+    # django-redis behind a circuit breaker (aios/cache.py): Redis down or slow is a miss,
+    # never a 5xx, costs one short timeout per CACHE_BREAKER_SECONDS, and heals by itself.
     _cache = {
-        "BACKEND": "django_redis.cache.RedisCache",
+        "BACKEND": "aios.cache.ResilientRedisCache",
         "LOCATION": REDIS_URL,
         "OPTIONS": {
             "CLIENT_CLASS": "django_redis.client.DefaultClient",
             "PARSER_CLASS": "redis.connection._HiredisParser",
-            "SOCKET_CONNECT_TIMEOUT": 0.25,
-            "SOCKET_TIMEOUT": 0.25,
+            "SOCKET_CONNECT_TIMEOUT": env.float("CACHE_SOCKET_TIMEOUT", default=0.25),
+            "SOCKET_TIMEOUT": env.float("CACHE_SOCKET_TIMEOUT", default=0.25),
+            "CIRCUIT_BREAKER_SECONDS": env.float("CACHE_BREAKER_SECONDS", default=5.0),
+            "FAILURE_LOG_INTERVAL": 60,
         },
     }
 else:
