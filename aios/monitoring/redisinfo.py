@@ -5,6 +5,14 @@ from django.conf import settings
 from prometheus_client.core import GaugeMetricFamily
 
 
+NAMES = (
+    "aios_redis_up",
+    "aios_redis_used_memory_bytes",
+    "aios_redis_maxmemory_bytes",
+    "aios_redis_keys",
+)
+
+
 class RedisInfoCollector:
     """`INFO memory` and `DBSIZE` of the app's Redis database, with a 0.25 s budget."""
 

@@ -40,10 +40,10 @@ def ensure_started() -> None:
             ).start()
 
 
-def _run(interval: float) -> None:
+def _run(interval: float, stop: threading.Event | None = None) -> None:
+    stop = stop or threading.Event()
     ticks = 0
-    while True:
-        time.sleep(interval)
+    while not stop.wait(interval):
         ticks += 1
         try:
             tick(prune=ticks % 60 == 0)
