@@ -1,4 +1,7 @@
+from django.contrib.auth import views as auth_views
 from django.urls import path
+
+from aios.throttling import ThrottledLoginView
 
 from . import views
 
@@ -6,4 +9,29 @@ urlpatterns = [
     path("", views.home, name="home"),
     path("agents/", views.agent_list, name="agent-list"),
     path("agents/<slug:slug>/", views.agent_detail, name="agent-detail"),
+    path("agents/<slug:slug>/reviews/", views.agent_reviews, name="agent-reviews"),
+    path("agents/<slug:slug>/install/", views.agent_install, name="agent-install"),
+    path("agents/<slug:slug>/uninstall/", views.agent_uninstall, name="agent-uninstall"),
+    path("agents/<slug:slug>/review/", views.review_create, name="review-create"),
+    path("agents/<slug:slug>/review/edit/", views.review_update, name="review-update"),
+    path("agents/<slug:slug>/review/delete/", views.review_delete, name="review-delete"),
+    path("search/", views.search, name="search"),
+    path("stats/", views.stats, name="stats"),
+    path("me/agents/", views.my_agents, name="my-agents"),
+    path("accounts/signup/", views.signup, name="signup"),
+    # Only the auth views the site links to: the password-reset ones need e-mail delivery.
+    # Brute force: per-account and per-address failure limits (aios.throttling).
+    path("accounts/login/", ThrottledLoginView.as_view(), name="login"),
+    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path(
+        "accounts/password/",
+        auth_views.PasswordChangeView.as_view(extra_context={"nav": "account"}),
+        name="password_change",
+    ),
+    path(
+        "accounts/password/done/",
+        auth_views.PasswordChangeDoneView.as_view(extra_context={"nav": "account"}),
+        name="password_change_done",
+    ),
+    path("media/icons/<path:name>", views.icon_file, name="icon-file"),
 ]

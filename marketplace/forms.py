@@ -1,0 +1,85 @@
+from django import forms
+from django.contrib.auth import get_user_model
+from django.contrib.auth.forms import UserCreationForm
+
+from .managers import AGENT_ORDERINGS, DEFAULT_AGENT_ORDERING
+from .models import RATINGS
+from .search import MAX_QUERY_LENGTH, RELEVANCE
+
+SORT_CHOICES = [
+    ("-rating", "Top rated"),
+    ("-installs", "Most installed"),
+    ("-created", "Newest"),
+    ("-updated", "Recently updated"),
+    ("name", "Name (A to Z)"),
+]
+assert {key for key, _ in SORT_CHOICES} == set(AGENT_ORDERINGS)
+
+MIN_RATING_CHOICES = [
+    ("", "Any rating"),
+    ("4", "4★ and up"),
+    ("3", "3★ and up"),
+    ("2", "2★ and up"),
+]
+
+
+class BrowseForm(forms.Form):
+    """Browse filters from the query string; bad values fall back to no filter, never a 500."""
+
+    category = forms.ChoiceField(required=False)
+    sort = forms.ChoiceField(choices=SORT_CHOICES, required=False)
+    min_rating = forms.ChoiceField(choices=MIN_RATING_CHOICES, required=False, label="Rating")
+
+    def __init__(self, data=None, *, categories=(), **kwargs):
+        super().__init__(data, **kwargs)
+        self.fields["category"].choices = [("", "All categories")] + [
+            (c["category__slug"], f"{c['category__name']} ({c['count']})") for c in categories
+        ]
+
+    def filters(self) -> dict:
+        """Valid filters only: an unknown category or sort is dropped rather than failing."""
+        self.is_valid()
+        data = getattr(self, "cleaned_data", {})
+        return {
+            "category": data.get("category") or "",
+            "sort": data.get("sort") or DEFAULT_AGENT_ORDERING,
+            "min_rating": int(data["min_rating"]) if data.get("min_rating") else None,
+        }
+
+
+class ReviewForm(forms.Form):
+    rating = forms.TypedChoiceField(
+        choices=[(r, f"{r} star{'s' if r > 1 else ''}") for r in reversed(RATINGS)],
+        coerce=int,
+        widget=forms.RadioSelect,
+        error_messages={"required": "Pick a rating from 1 to 5 stars."},
+    )
+    title = forms.CharField(max_length=120, required=False)
+    body = forms.CharField(
+        label="Review",
+        max_length=5000,
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 4}),
+    )
+
+
+class SignupForm(UserCreationForm):
+    email = forms.EmailField(required=False, help_text="Optional; only used to reset a password.")
+
+    class Meta(UserCreationForm.Meta):
+        model = get_user_model()
+        fields = ("username", "email")
+
+
+class SearchForm(forms.Form):
+    q = forms.CharField(
+        label="Search for",
+        max_length=MAX_QUERY_LENGTH,
+        required=False,
+        widget=forms.TextInput(attrs={"type": "search", "placeholder": "What should it do?"}),
+    )
+    category = forms.SlugField(required=False)
+    sort = forms.ChoiceField(
+        choices=[(RELEVANCE, "Best match"), *SORT_CHOICES], required=False, label="Sort by"
+    )
+    min_rating = forms.ChoiceField(choices=MIN_RATING_CHOICES, required=False, label="Rating")
