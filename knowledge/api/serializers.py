@@ -3,6 +3,8 @@
 from rest_framework import serializers
 
 from knowledge.models import KnowledgeEntry
+from marketplace.api import fields
+from marketplace.api.fields import StrictModelSerializer
 from marketplace.models import Agent
 
 MAX_TAGS = 20
@@ -15,7 +17,7 @@ class AgentRefSerializer(serializers.Serializer):
     name = serializers.CharField(read_only=True)
 
 
-class KnowledgeEntrySerializer(serializers.ModelSerializer):
+class KnowledgeEntrySerializer(StrictModelSerializer):
     agent = serializers.PrimaryKeyRelatedField(
         queryset=Agent.objects.listed().only("id", "slug", "name"),
         allow_null=True,
@@ -24,7 +26,7 @@ class KnowledgeEntrySerializer(serializers.ModelSerializer):
     )
     agent_detail = AgentRefSerializer(source="agent", read_only=True, allow_null=True)
     tags = serializers.ListField(
-        child=serializers.SlugField(max_length=MAX_TAG_LENGTH),
+        child=fields.SlugField(max_length=MAX_TAG_LENGTH),
         max_length=MAX_TAGS,
         required=False,
         help_text=f"Up to {MAX_TAGS} short slugs (letters, digits, - and _).",
@@ -51,8 +53,6 @@ class KnowledgeEntrySerializer(serializers.ModelSerializer):
 
 
 class KnowledgeFilterParams(serializers.Serializer):
-    content_type = serializers.ChoiceField(
-        choices=KnowledgeEntry.ContentType.choices, required=False
-    )
-    agent = serializers.IntegerField(required=False, min_value=1, max_value=2**63 - 1)
-    q = serializers.CharField(required=False, max_length=200)
+    content_type = fields.ChoiceField(choices=KnowledgeEntry.ContentType.choices, required=False)
+    agent = fields.IntegerField(required=False, min_value=1, max_value=2**63 - 1)
+    q = fields.CharField(required=False, max_length=200)

@@ -9,42 +9,38 @@ from marketplace.managers import AGENT_ORDERINGS, DEFAULT_AGENT_ORDERING
 from marketplace.models import RATINGS, Agent, Category, Installation, Review
 from marketplace.search import MAX_QUERY_LENGTH, RELEVANCE, SEARCH_ORDERINGS
 
+from . import fields
+
 # --- Query parameters -------------------------------------------------------------------------
 
 
 class PageParams(serializers.Serializer):
-    page_size = serializers.IntegerField(
-        min_value=1, max_value=MAX_PAGE_SIZE, default=DEFAULT_PAGE_SIZE
-    )
-    cursor = serializers.CharField(
+    page_size = fields.IntegerField(min_value=1, max_value=MAX_PAGE_SIZE, default=DEFAULT_PAGE_SIZE)
+    cursor = fields.CharField(
         required=False, max_length=1000, help_text="Opaque position from a next/previous link."
     )
 
 
 class AgentListParams(serializers.Serializer):
-    category = serializers.SlugField(required=False, max_length=80)
+    category = fields.SlugField(required=False, max_length=80)
     featured = serializers.BooleanField(required=False, allow_null=True, default=None)
-    publisher = serializers.SlugField(required=False, max_length=120)
-    tag = serializers.CharField(required=False, max_length=60)
-    min_rating = serializers.FloatField(required=False, min_value=0, max_value=5)
-    ordering = serializers.ChoiceField(
-        choices=list(AGENT_ORDERINGS), default=DEFAULT_AGENT_ORDERING
-    )
+    publisher = fields.SlugField(required=False, max_length=120)
+    tag = fields.CharField(required=False, max_length=60)
+    min_rating = fields.FloatField(required=False, min_value=0, max_value=5)
+    ordering = fields.ChoiceField(choices=list(AGENT_ORDERINGS), default=DEFAULT_AGENT_ORDERING)
 
 
 class OrderingParams(serializers.Serializer):
-    ordering = serializers.ChoiceField(
-        choices=list(AGENT_ORDERINGS), default=DEFAULT_AGENT_ORDERING
-    )
+    ordering = fields.ChoiceField(choices=list(AGENT_ORDERINGS), default=DEFAULT_AGENT_ORDERING)
 
 
 class SearchParams(PageParams):
     """The same keys as query parameters (GET) or a JSON body (POST)."""
 
-    q = serializers.CharField(max_length=MAX_QUERY_LENGTH, trim_whitespace=True)
-    category = serializers.SlugField(required=False, max_length=80)
-    min_rating = serializers.FloatField(required=False, min_value=0, max_value=5)
-    ordering = serializers.ChoiceField(choices=list(SEARCH_ORDERINGS), default=RELEVANCE)
+    q = fields.CharField(max_length=MAX_QUERY_LENGTH, trim_whitespace=True)
+    category = fields.SlugField(required=False, max_length=80)
+    min_rating = fields.FloatField(required=False, min_value=0, max_value=5)
+    ordering = fields.ChoiceField(choices=list(SEARCH_ORDERINGS), default=RELEVANCE)
 
 
 # --- Agents -------------------------------------------------------------------------------------
@@ -235,15 +231,15 @@ class InstallationSerializer(serializers.ModelSerializer):
 
 
 class ReviewWriteSerializer(serializers.Serializer):
-    rating = serializers.IntegerField(min_value=1, max_value=5)
-    title = serializers.CharField(max_length=120, required=False, allow_blank=True, default="")
-    body = serializers.CharField(max_length=5000, required=False, allow_blank=True, default="")
+    rating = fields.IntegerField(min_value=1, max_value=5)
+    title = fields.CharField(max_length=120, required=False, allow_blank=True, default="")
+    body = fields.CharField(max_length=5000, required=False, allow_blank=True, default="")
 
 
 class ReviewPatchSerializer(serializers.Serializer):
-    rating = serializers.IntegerField(min_value=1, max_value=5, required=False)
-    title = serializers.CharField(max_length=120, required=False, allow_blank=True)
-    body = serializers.CharField(max_length=5000, required=False, allow_blank=True)
+    rating = fields.IntegerField(min_value=1, max_value=5, required=False)
+    title = fields.CharField(max_length=120, required=False, allow_blank=True)
+    body = fields.CharField(max_length=5000, required=False, allow_blank=True)
 
 
 # --- Stats -------------------------------------------------------------------------------------
@@ -284,8 +280,8 @@ class StatsSerializer(serializers.Serializer):
 
 
 class TokenRequestSerializer(serializers.Serializer):
-    username = serializers.CharField(max_length=150)
-    password = serializers.CharField(max_length=4096, trim_whitespace=False)
+    username = fields.CharField(max_length=150)
+    password = fields.CharField(max_length=4096, trim_whitespace=False)
 
 
 class TokenSerializer(serializers.Serializer):
