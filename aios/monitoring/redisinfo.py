@@ -4,7 +4,6 @@ import redis
 from django.conf import settings
 from prometheus_client.core import GaugeMetricFamily
 
-
 NAMES = (
     "aios_redis_up",
     "aios_redis_used_memory_bytes",

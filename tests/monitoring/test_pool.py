@@ -5,7 +5,7 @@ import pytest
 from django.db import connection
 
 from aios.monitoring import pool as pool_monitor
-from aios.monitoring import reporter, snapshot, window
+from aios.monitoring import reporter, snapshot
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db]
 
@@ -103,4 +103,3 @@ def test_the_django_pool_is_what_the_monitor_reads(sample):
     assert measured["default"]["in_use"] >= 1  # this test's connection
     assert sample("aios_db_pool_in_use", alias="default") == measured["default"]["in_use"]
     assert measured["default"]["max"] == connection.settings_dict["OPTIONS"]["pool"]["max_size"]
-    assert window  # the reporter flushes these into the window; see test_snapshot
