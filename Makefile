@@ -62,5 +62,18 @@ format: install-dev
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
+# The bench needs PostgreSQL + Redis (DATABASE_URL / REDIS_URL, defaults in bench/config.py)
+# and wrk; BENCH_ARGS passes flags (--with-10x, --sections query,load, ...).
+WRK := command -v wrk >/dev/null 2>&1 || apt-get install -y -qq wrk >/dev/null 2>&1 || \
+	echo "wrk not installed: the endpoint and load sections will say 'not measured'"
+
+bench: install ## The performance report: bench/results/REPORT.md and results.json
+	@$(WRK)
+	$(PY) -m bench $(BENCH_ARGS)
+
+bench-smoke: install ## The bench harness on small data, in seconds (checks it, measures nothing)
+	@$(WRK)
+	$(PY) -m bench --smoke $(BENCH_ARGS)
+
 clean: ## Remove the virtualenv and local data (SQLite database, cache, static, media)
 	rm -rf $(VENV) var

@@ -1,0 +1,100 @@
+"""Where the bench runs: databases, Redis, paths, and how long each section measures."""
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+BENCH_DIR = Path(__file__).resolve().parent
+ROOT_DIR = BENCH_DIR.parent
+RESULTS_DIR = BENCH_DIR / "results"
+SCRATCH_DIR = BENCH_DIR / ".var"
+
+DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/aios_bench"
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/8"
+
+SECTIONS = ("query", "endpoints", "load", "compression", "memory", "scale")
+
+
+def with_database_name(url: str, suffix: str) -> str:
+    """The same server and credentials, database `<name><suffix>` (aios_bench -> aios_bench10x)."""
+    parts = urlsplit(url)
+    name = parts.path.lstrip("/") or "aios_bench"
+    return urlunsplit(parts._replace(path=f"/{name}{suffix}"))
+
+
+def database_name(url: str) -> str:
+    return urlsplit(url).path.lstrip("/")
+
+
+@dataclass
+class Config:
+    database_url: str
+    redis_url: str
+    scale: str  # seed_demo --scale
+    smoke: bool
+    sections: tuple[str, ...]
+    out_dir: Path
+    duration: int  # seconds per wrk run
+    rounds: int  # interleaved rounds per endpoint
+    connections: int  # the "N" of -c1 / -cN
+    load_connections: int
+    load_duration: int
+    query_runs: int  # timed runs per query (median)
+    cold_samples: int  # cache-miss requests per endpoint
+    workers: int | None  # API_WORKERS for gunicorn (None: gunicorn.conf.py's default)
+    database_url_10x: str
+    scale_10x: str
+    endpoint_keys: tuple[str, ...] | None = None  # None: every endpoint
+
+    @classmethod
+    def from_env(cls, *, smoke: bool, sections, out_dir=None, with_10x: bool = False):
+        base_url = os.environ.get("DATABASE_URL") or DEFAULT_DATABASE_URL
+        if not base_url.startswith(("postgres://", "postgresql://")):
+            raise SystemExit(f"bench: DATABASE_URL must point at PostgreSQL, not {base_url!r}")
+        redis_url = os.environ.get("REDIS_URL") or DEFAULT_REDIS_URL
+        chosen = tuple(sections or SECTIONS)
+        if not with_10x and sections is None:
+            chosen = tuple(s for s in chosen if s != "scale")
+        workers = os.environ.get("API_WORKERS")
+        common = {
+            "redis_url": redis_url,
+            "sections": chosen,
+            "database_url_10x": os.environ.get("BENCH_10X_DATABASE_URL")
+            or with_database_name(base_url, "10x"),
+            "scale_10x": os.environ.get("BENCH_10X_SCALE", "100000"),
+        }
+        if smoke:
+            return cls(
+                database_url=os.environ.get("BENCH_SMOKE_DATABASE_URL")
+                or with_database_name(base_url, "smoke"),
+                scale="small",
+                smoke=True,
+                out_dir=Path(out_dir or RESULTS_DIR / "smoke"),
+                duration=1,
+                rounds=1,
+                connections=1,  # latency only
+                load_connections=8,
+                load_duration=2,
+                query_runs=5,
+                cold_samples=3,
+                # Two workers start in half the time; one anonymous, one signed-in, one page.
+                workers=int(workers) if workers else 2,
+                endpoint_keys=("agent_list", "my_installations", "page_agent"),
+                **common,
+            )
+        return cls(
+            database_url=base_url,
+            scale="bench",
+            smoke=False,
+            out_dir=Path(out_dir or RESULTS_DIR),
+            duration=int(os.environ.get("BENCH_DURATION", 3)),
+            rounds=int(os.environ.get("BENCH_ROUNDS", 2)),
+            connections=int(os.environ.get("BENCH_CONNECTIONS", 16)),
+            load_connections=100,
+            load_duration=15,
+            query_runs=int(os.environ.get("BENCH_QUERY_RUNS", 40)),
+            cold_samples=int(os.environ.get("BENCH_COLD_SAMPLES", 40)),
+            workers=int(workers) if workers else None,
+            **common,
+        )

@@ -1,0 +1,316 @@
+"""Section "load": the report's load test, 100 connections on a realistic mix (bench/mix.lua).
+
+Zipf-distributed agent, category and search-term popularity, anonymous readers, signed-in
+users (pre-created tokens) reading their installations and knowledge, and about 10 % writes
+(installs and reviews). The writes made during the run are undone afterwards through the
+services (counters stay exact), so every run starts from the same data.
+"""
+
+import json
+import re
+import time
+from datetime import UTC, datetime
+
+import redis
+from django.contrib.auth import get_user_model
+
+from marketplace import services
+from marketplace.models import Installation, Review
+
+from . import wrk
+from .config import SCRATCH_DIR
+from .database import MONITORING_TOKEN
+from .endpoints import route_exists
+from .fixture import Fixture, reviewed_pairs
+
+# name, weight (%), method, path (%s gets the pick), pick list, Zipf?, signed in?, kind
+OPS = (
+    ("agent_detail", 28, "GET", "/api/v1/agents/%s/", "agents", True, False),
+    ("agent_detail_signed_in", 5, "GET", "/api/v1/agents/%s/", "agents", True, True),
+    ("agent_list", 15, "GET", "/api/v1/marketplace/agents/?category=%s", "categories", True, False),
+    (
+        "agent_list_by_installs",
+        5,
+        "GET",
+        "/api/v1/marketplace/agents/?category=%s&ordering=-installs",
+        "categories",
+        True,
+        False,
+    ),
+    ("featured", 8, "GET", "/api/v1/marketplace/agents/featured/", None, False, False),
+    ("stats", 5, "GET", "/api/v1/marketplace/stats/", None, False, False),
+    ("search", 10, "GET", "/api/v1/agents/search/?q=%s", "terms", True, False),
+    ("my_installations", 9, "GET", "/api/v1/me/installations/", None, False, True),
+    ("knowledge", 5, "GET", "/api/v1/knowledge/entries/", None, False, True),
+    ("install", 7, "POST", "/api/v1/agents/%s/install/", "agents", True, True),
+    ("review", 3, "POST", "/api/v1/agents/%s/reviews/", None, False, True),
+)
+WRITES = {"install", "review"}
+REVIEW_PAIRS = 20_000
+
+
+def _lua(value) -> str:
+    """A Lua literal for plain data (ASCII strings, numbers, bools, lists, dicts)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, str):
+        return json.dumps(value)
+    if isinstance(value, list | tuple):
+        return "{" + ",".join(_lua(v) for v in value) + "}"
+    if isinstance(value, dict):
+        return "{" + ",".join(f"{k}={_lua(v)}" for k, v in value.items() if v is not None) + "}"
+    raise TypeError(type(value))
+
+
+def _review_pairs(fx: Fixture) -> tuple[list[int], list[int]]:
+    """(user index 1-based, agent id) pairs with no review yet, users in turn, agents by rank."""
+    taken = reviewed_pairs(fx.load_user_ids)
+    pointers = [0] * len(fx.load_user_ids)
+    users, agents = [], []
+    for k in range(REVIEW_PAIRS):
+        u = k % len(fx.load_user_ids)
+        user_id = fx.load_user_ids[u]
+        while pointers[u] < len(fx.agents_by_popularity):
+            agent_id = fx.agents_by_popularity[pointers[u]]
+            pointers[u] += 1
+            if (user_id, agent_id) not in taken:
+                users.append(u + 1)
+                agents.append(agent_id)
+                break
+    return users, agents
+
+
+def build_mix(fx: Fixture) -> tuple[dict, list[dict]]:
+    ops, skipped = [], []
+    for name, weight, method, path, pick, zipf, auth in OPS:
+        probe = path.replace("%s", "1") if "%s" in path else path
+        if not route_exists(probe):
+            skipped.append({"op": name, "reason": f"{probe.split('?')[0]} does not exist yet"})
+            continue
+        op = {"name": name, "weight": weight, "method": method, "path": path, "auth": auth}
+        op.update(pick=pick, zipf=zipf, kind="review" if name == "review" else None)
+        ops.append(op)
+    review_users, review_agents = _review_pairs(fx)
+    data = {
+        "seed": 7,
+        "ops": ops,
+        "agents": fx.agents_by_popularity,
+        "categories": fx.categories_by_popularity,
+        "terms": fx.search_terms,
+        "tokens": fx.load_tokens,
+        "review_users": review_users,
+        "review_agents": review_agents,
+    }
+    return data, skipped
+
+
+# --- cache hit rate --------------------------------------------------------------------------
+
+_SAMPLE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})?\s+([-+0-9.eE]+|NaN)")
+
+
+def _metric_sums(text: str) -> dict[str, float]:
+    sums = {}
+    for line in text.splitlines():
+        match = _SAMPLE.match(line)
+        if match and "cache" in match.group(1):
+            try:
+                value = float(match.group(3))
+            except ValueError:
+                continue
+            sums[match.group(1)] = sums.get(match.group(1), 0.0) + value
+    return sums
+
+
+def _metrics_text(server) -> str | None:
+    if not route_exists("/metrics"):
+        return None
+    status, _, body = server.get("/metrics")
+    return body.decode(errors="replace") if status == 200 else None
+
+
+def _app_cache_counts(text: str) -> dict[tuple[str, str], float]:
+    """{(namespace, hit|miss): count} from the app's aios_cache_requests_total."""
+    counts = {}
+    for line in text.splitlines():
+        match = _SAMPLE.match(line)
+        if not match or match.group(1) != "aios_cache_requests_total":
+            continue
+        labels = dict(re.findall(r'(\w+)="([^"]*)"', match.group(2) or ""))
+        key = (labels.get("namespace", "?"), labels.get("result", "?"))
+        counts[key] = counts.get(key, 0.0) + float(match.group(3))
+    return counts
+
+
+def _hit_rate_from_metrics(before: str, after: str) -> dict | None:
+    old, new = _app_cache_counts(before), _app_cache_counts(after)
+    delta = {k: v - old.get(k, 0.0) for k, v in new.items()}
+    if delta:
+        hits = sum(v for (_, result), v in delta.items() if result == "hit")
+        misses = sum(v for (_, result), v in delta.items() if result == "miss")
+        per_namespace = {}
+        for namespace in sorted({ns for ns, _ in delta}):
+            h, m = delta.get((namespace, "hit"), 0.0), delta.get((namespace, "miss"), 0.0)
+            if h + m:
+                per_namespace[namespace] = {
+                    "hits": h,
+                    "misses": m,
+                    "hit_rate": round(h / (h + m), 4),
+                }
+        if hits + misses > 0:
+            return {
+                "hit_rate": round(hits / (hits + misses), 4),
+                "hits": hits,
+                "misses": misses,
+                "per_namespace": per_namespace,
+                "source": "the app's metrics (/metrics, aios_cache_requests_total by namespace "
+                "and result; deltas over the measured run)",
+            }
+    # Otherwise a hits/misses pair of counters, e.g. django-prometheus's cache metrics.
+    old, new = _metric_sums(before), _metric_sums(after)
+    delta = {k: new[k] - old.get(k, 0.0) for k in new}
+    pairs = []
+    for name in sorted(delta):
+        if "hit" in name and "rate" not in name:
+            miss = name.replace("hits", "misses").replace("hit", "miss")
+            if miss in delta and miss != name:
+                pairs.append((name, miss))
+    if not pairs:
+        return None
+    hits_name, miss_name = pairs[0]
+    hits, misses = delta[hits_name], delta[miss_name]
+    if hits + misses <= 0:
+        return None
+    return {
+        "hit_rate": round(hits / (hits + misses), 4),
+        "hits": hits,
+        "misses": misses,
+        "source": f"app metrics (/metrics: {hits_name} / {miss_name}, deltas over the run)",
+    }
+
+
+def _redis_keyspace(redis_url: str) -> tuple[int, int]:
+    stats = redis.Redis.from_url(redis_url).info("stats")
+    return stats["keyspace_hits"], stats["keyspace_misses"]
+
+
+# --- undoing the run's writes ----------------------------------------------------------------
+
+
+def undo_writes(fx: Fixture, since: datetime) -> dict:
+    """Remove the reviews and installations the load created, through the services."""
+    users = {u.pk: u for u in get_user_model().objects.filter(pk__in=fx.load_user_ids)}
+    reviews = list(Review.objects.filter(user_id__in=users, created_at__gte=since))
+    for review in reviews:
+        services.delete_review(review=review)
+    installs = list(
+        Installation.objects.filter(user_id__in=users, installed_at__gte=since).select_related(
+            "agent"
+        )
+    )
+    for installation in installs:
+        services.uninstall_agent(user=users[installation.user_id], agent=installation.agent)
+    return {"reviews_removed": len(reviews), "installations_removed": len(installs)}
+
+
+def monitoring_snapshot(server) -> dict | None:
+    """The app's own snapshot (issue 6), read with the run's monitoring token, if it exists."""
+    path = "/api/v1/monitoring/"
+    if not route_exists(path):
+        return None
+    status, _, body = server.get(path, {"Authorization": f"Bearer {MONITORING_TOKEN}"})
+    if status != 200:
+        return {"status": status}
+    try:
+        return json.loads(body)
+    except ValueError:
+        return {"status": status, "body": body[:200].decode(errors="replace")}
+
+
+def run_section(*, fx: Fixture, server, cfg, log) -> dict:
+    if not wrk.available():
+        return {"not_measured": "wrk is not installed (apt-get install -y wrk)"}
+    data, skipped = build_mix(fx)
+    if not data["ops"]:
+        return {"not_measured": "no endpoint of the mix exists yet", "skipped": skipped}
+    SCRATCH_DIR.mkdir(parents=True, exist_ok=True)
+    data_file = SCRATCH_DIR / "mix_data.lua"
+    data_file.write_text("return " + _lua(data) + "\n")
+
+    since = datetime.now(UTC)
+    # Warm-up: the first seconds of a real deployment are not its steady state.
+    warm = wrk.run(
+        server.url("/"), connections=cfg.load_connections, duration=min(3, cfg.load_duration),
+        script=wrk.MIX_LUA, script_args=[data_file, 0],
+    )  # fmt: skip
+    metrics_before = _metrics_text(server)
+    keyspace_before = _redis_keyspace(cfg.redis_url)
+    started = time.monotonic()
+    result = wrk.run(
+        server.url("/"),
+        connections=cfg.load_connections,
+        duration=cfg.load_duration,
+        script=wrk.MIX_LUA,
+        script_args=[data_file, REVIEW_PAIRS // 2],
+    )
+    log(f"  load: {result['rps']} req/s, p95 {result['p95_ms']} ms, p99 {result['p99_ms']} ms")
+    metrics_after = _metrics_text(server)
+    keyspace_after = _redis_keyspace(cfg.redis_url)
+
+    hit_rate = None
+    if metrics_before and metrics_after:
+        hit_rate = _hit_rate_from_metrics(metrics_before, metrics_after)
+    if hit_rate is None:
+        hits = keyspace_after[0] - keyspace_before[0]
+        misses = keyspace_after[1] - keyspace_before[1]
+        hit_rate = {
+            "hit_rate": round(hits / (hits + misses), 4) if hits + misses else None,
+            "hits": hits,
+            "misses": misses,
+            "source": (
+                "Redis INFO keyspace_hits/keyspace_misses deltas (no app cache metrics found). "
+                "INFO counts the whole Redis server, not only the bench database, and every "
+                "GET counts (version keys and throttle counters too), so it is approximate."
+            ),
+        }
+    if result["cache_hit_header"] + result["cache_miss_header"]:
+        header_hits = result["cache_hit_header"]
+        hit_rate["x_cache_header_hit_rate"] = round(
+            header_hits / (header_hits + result["cache_miss_header"]), 4
+        )
+
+    answered = result["requests"]
+    bad = result["s4xx"] + result["s5xx"] + result["errors_connect"] + result["errors_read"]
+    bad += result["errors_write"] + result["errors_timeout"]
+    snapshot = monitoring_snapshot(server)
+    undone = undo_writes(fx, since)
+    weights = sum(op["weight"] for op in data["ops"])
+    return {
+        "connections": cfg.load_connections,
+        "duration_s": round(time.monotonic() - started, 1),
+        "ops": [
+            {"op": op["name"], "share": round(op["weight"] / weights, 3)} for op in data["ops"]
+        ],
+        "write_share": round(
+            sum(op["weight"] for op in data["ops"] if op["name"] in WRITES) / weights, 3
+        ),
+        "skipped_ops": skipped,
+        "warmup_requests": warm["requests"],
+        "requests": answered,
+        "rps": result["rps"],
+        "p50_ms": result["p50_ms"],
+        "p95_ms": result["p95_ms"],
+        "p99_ms": result["p99_ms"],
+        "max_ms": result["max_us"] / 1000,
+        "status": {k: result[k] for k in ("s2xx", "s3xx", "s4xx", "s5xx")},
+        "socket_errors": {
+            k: result[f"errors_{k}"] for k in ("connect", "read", "write", "timeout")
+        },
+        "errors": bad,
+        "error_rate": round(bad / answered, 5) if answered else None,
+        "cache": hit_rate,
+        "monitoring_snapshot": snapshot,
+        "undone": undone,
+    }

@@ -1,0 +1,85 @@
+"""`make bench-smoke` runs end to end, so the bench harness cannot rot between full runs.
+
+It measures nothing that is asserted: speed targets live in bench/results/REPORT.md. What is
+checked is that every section ran (or says plainly why not) and left a usable report.
+"""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+
+pytestmark = [pytest.mark.postgres, pytest.mark.slow]
+
+ROOT = Path(settings.BASE_DIR)
+
+
+@pytest.fixture(scope="module")
+def smoke(tmp_path_factory):
+    out = tmp_path_factory.mktemp("bench")
+    done = subprocess.run(
+        [sys.executable, "-m", "bench", "--smoke", "--out", str(out)],
+        cwd=ROOT,
+        env=dict(os.environ),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
+    return out, json.loads((out / "results.json").read_text())
+
+
+def test_smoke_run_writes_the_report_and_every_figure(smoke):
+    out, results = smoke
+    assert results["smoke"] is True
+    assert results["errors"] == {}
+    assert set(results["sections"]) == {"query", "endpoints", "load", "compression", "memory"}
+    report = (out / "REPORT.md").read_text()
+    for heading in ("## Machine", "## Targets (issue 7)", "## 1. Queries", "## 2. Endpoints"):
+        assert heading in report
+    assert results["machine"]["cores"] >= 1
+    assert results["machine"]["postgresql"]
+
+
+def test_query_section_times_the_five_report_queries_and_saves_their_plans(smoke):
+    out, results = smoke
+    rows = results["sections"]["query"]["rows"]
+    assert [r["key"] for r in rows] == ["category", "installations", "featured", "search", "stats"]
+    for row in rows:
+        assert row["ours"]["median_ms"] > 0 and row["naive"]["median_ms"] > 0
+        # The naive version really is naive: more statements than ours (N+1, COUNT).
+        assert row["naive"]["queries"] > row["ours"]["queries"]
+        plan = (out / "plans" / f"{row['key']}_ours.txt").read_text()
+        assert "Execution Time" in plan
+    naive_plan = (out / "plans" / "installations_naive.txt").read_text()
+    assert "Seq Scan" in naive_plan  # index scans were off for the naive main query
+    depth = results["sections"]["query"]["depth"]
+    assert depth["deep_page"] > 1
+    assert depth["cursor_deep_over_first"] > 0
+
+
+@pytest.mark.skipif(not shutil.which("wrk"), reason="needs wrk (apt-get install -y wrk)")
+def test_endpoint_and_load_sections_measure_against_the_floor(smoke):
+    _, results = smoke
+    rows = results["sections"]["endpoints"]["rows"]
+    assert rows
+    for row in rows:
+        if "not_measured" in row:
+            assert row["not_measured"]  # says why
+            continue
+        assert row["c1"]["floor"]["rps"] > 0
+        assert row["c1"]["ours_warm"]["ratio_to_floor"] > 0
+        assert row["cold"]["statuses"] == [200]
+    load = results["sections"]["load"]
+    if "not_measured" not in load:
+        assert load["requests"] > 0
+        # Review pairs are chosen so that no POST conflicts: any 4xx/5xx is a real error.
+        assert load["status"]["s4xx"] == load["status"]["s5xx"] == 0, load["status"]
+        assert load["cache"]["source"]
+    memory = results["sections"]["memory"]
+    assert memory["workers"] and all(w["VmRSS_mb"] > 0 for w in memory["workers"])
