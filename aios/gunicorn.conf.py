@@ -16,3 +16,24 @@ max_requests_jitter = max_requests // 10
 accesslog = os.environ.get("GUNICORN_ACCESSLOG") or None
 errorlog = "-"
 wsgi_app = "aios.wsgi:application"
+
+# Prometheus multiprocess mode: each worker writes its metrics to files here and /metrics
+# merges them (aios.monitoring). Set before any worker imports prometheus_client.
+_var_dir = os.environ.get("AIOS_VAR_DIR") or os.path.join(os.path.dirname(__file__), "..", "var")
+os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", os.path.join(_var_dir, "prometheus"))
+
+
+def on_starting(server):
+    # A previous run's files would add its counts to this one's.
+    directory = os.environ["PROMETHEUS_MULTIPROC_DIR"]
+    os.makedirs(directory, exist_ok=True)
+    for name in os.listdir(directory):
+        if name.endswith(".db"):
+            os.unlink(os.path.join(directory, name))
+
+
+def child_exit(server, worker):
+    # A dead worker's gauges (connections, pool, memory) stop counting in the live sums.
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)

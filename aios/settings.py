@@ -4,6 +4,7 @@ Defaults give the embedded setup (SQLite + a local file cache) so `make run` and
 work on a fresh machine; `DATABASE_URL` and `REDIS_URL` switch to PostgreSQL and Redis.
 """
 
+import importlib.util
 import os
 import sys
 import tempfile
@@ -43,11 +44,17 @@ INSTALLED_APPS = [
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",  # Swagger UI assets served locally (no CDN)
+    "django_prometheus",
+    "aios.monitoring",
     "marketplace",
     "knowledge",
 ]
 
 MIDDLEWARE = [
+    # Prometheus "before" first and "after" last: the two bracket the whole stack.
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",
+    # Request id, latency by view, the monitoring window (aios/monitoring).
+    "aios.monitoring.middleware.RequestMonitoringMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "aios.security.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -59,6 +66,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_prometheus.middleware.PrometheusAfterMiddleware",  # keep last
 ]
 
 ROOT_URLCONF = "aios.urls"
@@ -81,6 +89,11 @@ TEMPLATES = [
 
 # --- Database -------------------------------------------------------------------------------
 DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'db.sqlite3'}")}
+# django-prometheus's query metrics plus an open-connection gauge (aios/monitoring/db).
+DATABASES["default"]["ENGINE"] = {
+    "django.db.backends.postgresql": "aios.monitoring.db.backends.postgresql",
+    "django.db.backends.sqlite3": "aios.monitoring.db.backends.sqlite3",
+}.get(DATABASES["default"]["ENGINE"], DATABASES["default"]["ENGINE"])
 DATABASE_POOL_SIZE = env.int("DATABASE_POOL_SIZE", default=20)
 DATABASE_MAX_OVERFLOW = env.int("DATABASE_MAX_OVERFLOW", default=40)
 DATABASE_POOL_TIMEOUT = env.float("DATABASE_POOL_TIMEOUT", default=5.0)
@@ -253,10 +266,55 @@ SPECTACULAR_SETTINGS = {
 }
 
 # --- Logging --------------------------------------------------------------------------------
+# One JSON object a line (LOG_FORMAT=plain for reading by eye), each carrying the request id
+# and view of the request it was logged in (aios.monitoring.context).
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"request": {"()": "aios.monitoring.context.RequestContextFilter"}},
+    "formatters": {
+        "json": {
+            "()": "pythonjsonlogger.json.JsonFormatter",
+            "fmt": "%(asctime)s %(levelname)s %(name)s %(message)s %(request_id)s %(view)s",
+            "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"},
+            "datefmt": "%Y-%m-%dT%H:%M:%S%z",
+        },
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": env("LOG_FORMAT", default="json"),
+            "filters": ["request"],
+        }
+    },
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
 }
+
+# --- Monitoring (aios/monitoring; README, "Operations") ------------------------------------
+SLOW_QUERY_MS = env.float("SLOW_QUERY_MS", default=50)
+# /metrics answers these networks (direct connections only) or a bearer METRICS_TOKEN.
+METRICS_ALLOWED_NETWORKS = env.list("METRICS_ALLOWED_NETWORKS", default=["127.0.0.0/8", "::1/128"])
+METRICS_TOKEN = env("METRICS_TOKEN", default="")
+# /api/v1/monitoring/ answers staff sessions or `Authorization: Bearer <MONITORING_TOKEN>`.
+MONITORING_TOKEN = env("MONITORING_TOKEN", default="")
+MONITORING_WINDOW_SECONDS = env.int("MONITORING_WINDOW_SECONDS", default=300)
+MONITORING_REPORT_INTERVAL = env.float("MONITORING_REPORT_INTERVAL", default=1.0)
+# Where workers share the window without Redis; Redis keys start with the prefix.
+MONITORING_DIR = env("MONITORING_DIR", default="") or (
+    tempfile.mkdtemp(prefix="aios-test-monitoring-") if TESTING else str(VAR_DIR / "monitoring")
+)
+MONITORING_KEY_PREFIX = env("MONITORING_KEY_PREFIX", default=f"{CACHE_KEY_PREFIX}:monitoring")
+# Scrapers and load-balancer probes speak plain HTTP inside the network: no HTTPS redirect.
+SECURE_REDIRECT_EXEMPT = [r"^metrics$", r"^healthz$", r"^readyz$"]
+# django-prometheus's histograms (queries, requests) resolve 5 ms .. 2 s, like the app's own.
+PROMETHEUS_LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.5, 0.75,
+                              1.0, 1.5, 2.0, 5.0, float("inf"))  # fmt: skip
+
+# django-debug-toolbar: development only, never imported otherwise (not even installed in
+# the production image).
+if DEBUG and not TESTING and importlib.util.find_spec("debug_toolbar"):
+    INSTALLED_APPS.append("debug_toolbar")
+    # Late, so it sits after any middleware that encodes the response; before Prometheus's.
+    MIDDLEWARE.insert(len(MIDDLEWARE) - 1, "debug_toolbar.middleware.DebugToolbarMiddleware")
+    INTERNAL_IPS = ["127.0.0.1", "::1"]

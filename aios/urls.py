@@ -14,6 +14,8 @@ handler404 = "marketplace.api.errors.not_found"
 handler500 = "marketplace.api.errors.server_error"
 
 urlpatterns = [
+    # /metrics, /healthz, /readyz, api/v1/monitoring/ (before any other api/v1/ include).
+    path("", include("aios.monitoring.urls")),
     path("admin/", admin.site.urls),
     path("api/v1/", include((API_V1, "api"))),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
@@ -42,3 +44,8 @@ if settings.DEBUG:
     from django.conf.urls.static import static
 
     urlpatterns += static(settings.MEDIA_URL, document_root=settings.MEDIA_ROOT)
+
+if "debug_toolbar" in settings.INSTALLED_APPS:  # DJANGO_DEBUG=1 outside tests only
+    from debug_toolbar.toolbar import debug_toolbar_urls
+
+    urlpatterns += debug_toolbar_urls()

@@ -66,3 +66,10 @@ def test_readyz_is_503_when_the_cache_swallows_errors(client, settings):
         }
     }
     assert client.get("/readyz").status_code == 503
+
+
+@pytest.mark.parametrize("path", ["/healthz", "/metrics"])
+def test_probes_and_scrapes_are_not_redirected_to_https(client, settings, path):
+    settings.SECURE_SSL_REDIRECT = True
+    assert client.get(path).status_code == 200
+    assert client.get("/api/v1/monitoring/").status_code == 301  # everything else is
