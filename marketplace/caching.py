@@ -393,6 +393,12 @@ class CachePolicy:
                 waited = self._wait(key, static, versions)
                 if waited is not None:
                     return self._hit(request, waited, credential, vary_on_accept, "waited")
+        if locked:
+            # The previous holder may have stored a copy between our read and our lock.
+            again = cache.get(key)
+            if again is not None and _valid(again, static, versions) and _now() < again["soft"]:
+                cache.delete(f"{key}:lock")
+                return self._hit(request, again, credential, vary_on_accept, "waited")
         try:
             response = call_view()
             if hasattr(response, "render") and callable(response.render):
