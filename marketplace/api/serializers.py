@@ -279,7 +279,7 @@ class StatsSerializer(serializers.Serializer):
 # --- Auth and errors ---------------------------------------------------------------------------
 
 
-class TokenRequestSerializer(serializers.Serializer):
+class CredentialsSerializer(serializers.Serializer):
     username = fields.CharField(max_length=150)
     password = fields.CharField(max_length=4096, trim_whitespace=False)
 
@@ -290,3 +290,9 @@ class TokenSerializer(serializers.Serializer):
 
 class ErrorSerializer(serializers.Serializer):
     detail = serializers.CharField()
+
+
+class ValidationErrorSerializer(serializers.Serializer):
+    """A 400: each invalid field (or `non_field_errors`) with its list of messages."""
+
+    non_field_errors = serializers.ListField(child=serializers.CharField(), required=False)

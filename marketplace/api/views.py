@@ -12,7 +12,6 @@ from functools import cached_property
 
 from django.contrib.auth import authenticate
 from django.shortcuts import get_object_or_404
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import generics, status
 from rest_framework.authtoken.models import Token
@@ -36,6 +35,7 @@ from .serializers import (
     AgentDetailSerializer,
     AgentListParams,
     CategorySerializer,
+    CredentialsSerializer,
     ErrorSerializer,
     InstallationSerializer,
     OrderingParams,
@@ -46,13 +46,13 @@ from .serializers import (
     SearchParams,
     SearchResultSerializer,
     StatsSerializer,
-    TokenRequestSerializer,
     TokenSerializer,
+    ValidationErrorSerializer,
 )
 
 _ERRORS = {
     400: OpenApiResponse(
-        OpenApiTypes.OBJECT, description="Invalid input: field name -> list of messages."
+        ValidationErrorSerializer, description="Invalid input: field name -> list of messages."
     ),
     401: OpenApiResponse(ErrorSerializer, description="Not signed in."),
     403: OpenApiResponse(ErrorSerializer, description="Not allowed (e.g. CSRF check failed)."),
@@ -423,11 +423,11 @@ class TokenView(APIView):
         operation_id="auth_token",
         tags=["auth"],
         summary="Get an API token",
-        request=TokenRequestSerializer,
+        request=CredentialsSerializer,
         responses={200: TokenSerializer, **errors(400)},
     )
     def post(self, request):
-        data = validated(TokenRequestSerializer, request.data)
+        data = validated(CredentialsSerializer, request.data)
         throttling.raise_if_throttled(request, data["username"])  # brute force: 429
         user = authenticate(request, username=data["username"], password=data["password"])
         if user is None:
