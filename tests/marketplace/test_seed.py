@@ -5,6 +5,7 @@ from io import StringIO
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Count, Exists, F, OuterRef, Q
 from rest_framework.authtoken.models import Token
 
@@ -313,3 +314,28 @@ def test_allocate_is_exact_capped_and_proportional():
     assert allocate(7, [1.0, 1.0, 1.0], cap=10) in ([3, 2, 2], [2, 3, 2], [2, 2, 3])
     with pytest.raises(CommandError):
         allocate(100, [1.0, 1.0], cap=10)
+
+
+@pytest.mark.postgres
+def test_the_load_leaves_every_index_and_constraint_in_place():
+    # The PostgreSQL load drops secondary indexes and foreign keys and rebuilds them.
+    def schema() -> set:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT tablename, indexname, indexdef FROM pg_indexes WHERE schemaname = 'public'"
+            )
+            indexes = set(cursor.fetchall())
+            cursor.execute(
+                "SELECT conrelid::regclass::text, conname, pg_get_constraintdef(oid) "
+                "FROM pg_constraint WHERE connamespace = 'public'::regnamespace"
+            )
+            return indexes | set(cursor.fetchall())
+
+    before = schema()
+    assert any(name == "idx_installations_user_agent" for _, name, _ in before)
+    seed("--scale", "small")
+    assert schema() == before
+    # The rebuilt foreign keys are enforced again.
+    with pytest.raises(IntegrityError), transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+        Installation.objects.create(user_id=10**9, agent=Agent.objects.first())
