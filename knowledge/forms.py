@@ -8,6 +8,9 @@ MAX_TAGS = 20
 
 
 class KnowledgeEntryForm(forms.ModelForm):
+    source_url = forms.URLField(
+        label="Source link", required=False, max_length=500, assume_scheme="https"
+    )
     tags = forms.CharField(
         required=False,
         max_length=500,

@@ -19,7 +19,7 @@ urlpatterns = [
     path("stats/", views.stats, name="stats"),
     path("me/agents/", views.my_agents, name="my-agents"),
     path("accounts/signup/", views.signup, name="signup"),
-    # Only the auth views the site links to: the password-reset ones need e-mail delivery.
+    # Log in / out and password change; password reset lives in aios/urls.py.
     # Brute force: per-account and per-address failure limits (aios.throttling).
     path("accounts/login/", ThrottledLoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),

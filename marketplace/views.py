@@ -6,6 +6,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import SuspiciousFileOperation
 from django.http import FileResponse, Http404, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -325,8 +326,8 @@ def icon_file(request, name):
     if not name.endswith(".webp"):
         raise Http404
     try:
-        path = Path(safe_join(settings.MEDIA_ROOT, ICON_DIR, name))
-    except ValueError as exc:  # ../ tricks
+        path = Path(safe_join(Path(settings.MEDIA_ROOT) / ICON_DIR, name))
+    except SuspiciousFileOperation as exc:  # ../ tricks
         raise Http404 from exc
     if not path.is_file():
         raise Http404
