@@ -167,13 +167,12 @@ class AgentPlan:
 class Seeder:
     """Plans a data set for a shape and seed, then streams it table by table."""
 
-    def __init__(self, shape: Shape, seed: int, *, write, first_ids: dict, with_demo: dict):
+    def __init__(self, shape: Shape, seed: int, *, write, first_ids: dict, admin: bool, demo: bool):
         self.shape, self.seed, self.write = shape, seed, write
         self.rng = random.Random(seed)
-        self.first = first_ids
-        self.with_admin, self.with_demo = with_demo["admin"], with_demo["demo"]
+        self.first = first_ids  # the first id of each table; rows carry explicit ids
+        self.with_admin, self.with_demo = admin, demo
         self.generated_users = shape.users - 2
-        self.admin_id = self.first["user"]
         self.demo_id = self.first["user"] + 1 if self.with_demo else None
         self.categories = demo_data.CATEGORIES
         self.publisher_names: list[str] = []
@@ -827,7 +826,8 @@ class Command(BaseCommand):
                 seed,
                 write=writer,
                 first_ids=self._first_ids(),
-                with_demo={"admin": "admin" not in taken, "demo": "demo" not in taken},
+                admin="admin" not in taken,
+                demo="demo" not in taken,
             )
             with self._indexes_rebuilt_after_load(writer):
                 seeder.run()
