@@ -1,7 +1,8 @@
 """Static files: whitenoise's hashed, compressed storage, with the site's own CSS and JS minified.
 
-collectstatic copies each file through `_save`, then hashes what it saved, so the hash, the
-.gz and the .br variants all come from the minified text.
+collectstatic copies each file through `_save`, so the hashed copy and its .gz and .br
+variants hold the minified text. The hash in the name is Django's, of the source file: the
+minifier is deterministic, so the name changes exactly when the served bytes do.
 """
 
 import os
