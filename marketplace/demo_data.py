@@ -640,6 +640,12 @@ ROLES = (
     "AI",
     "GPT",
     "Sensei",
+    "Scout",
+    "Sage",
+    "Engine",
+    "Desk",
+    "Companion",
+    "Kit",
 )
 QUALIFIERS = (
     "Smart",
@@ -713,6 +719,14 @@ PUBLISHER_SECOND = (
     "Intelligence",
     "Robotics",
     "Foundry",
+    "Cloud",
+    "Machines",
+    "Analytics",
+    "Networks",
+    "Dynamics",
+    "Partners",
+    "Apps",
+    "Automation",
 )
 
 FIRST_NAMES = (

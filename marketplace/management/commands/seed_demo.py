@@ -176,6 +176,7 @@ class Seeder:
         self.demo_id = self.first["user"] + 1 if self.with_demo else None
         self.categories = demo_data.CATEGORIES
         self.publisher_names: list[str] = []
+        self.publisher_names_seen: set[str] = set()
         self.agents: list[AgentPlan] = []
         self.agent_cum_weights: list[float] = []
         self.joined = array("q")  # date_joined of each generated user, as a timestamp
@@ -199,11 +200,12 @@ class Seeder:
                     parts.append(rng.choice(first))
                 parts.append(rng.choice(second))
                 candidate = " ".join(dict.fromkeys(parts))
-                if slugify(candidate) not in used:
+                if candidate not in self.publisher_names_seen and slugify(candidate) not in used:
                     name = candidate
                     break
             name = name or self._numbered(candidate, used)
             used.add(slugify(name))
+            self.publisher_names_seen.add(name)
             self.publisher_names.append(name)
 
     @staticmethod
@@ -214,7 +216,7 @@ class Seeder:
         return f"{name} {n}"
 
     def _plan_agents(self) -> None:
-        rng, shape, used = self.rng, self.shape, set()
+        rng, shape, names, used = self.rng, self.shape, set(), set()
         cum_weights = []
         total = 0
         for vocab in self.categories:
@@ -223,7 +225,8 @@ class Seeder:
         publishers = shape.publishers
         for _ in range(shape.agents):
             category = bisect.bisect(cum_weights, rng.random() * total)
-            name = self._agent_name(rng, self.categories[category], used)
+            name = self._agent_name(rng, self.categories[category], names, used)
+            names.add(name)
             used.add(slugify(name))
             created = ANCHOR - _between(rng, 14 * DAY, SPAN)
             is_active = rng.random() >= INACTIVE_SHARE
@@ -247,19 +250,19 @@ class Seeder:
             )
 
     @staticmethod
-    def _agent_name(rng, vocab, used_slugs: set) -> str:
+    def _agent_name(rng, vocab, used_names: set, used_slugs: set) -> str:
         name = ""
-        for attempt in range(30):
+        for attempt in range(12):
             # The head noun ("Translator", "Invoice") is the most common, so searching for
             # it finds a cluster of agents.
             noun = vocab.nouns[0] if rng.random() < 0.3 else rng.choice(vocab.nouns)
             words = [noun, rng.choice(demo_data.ROLES)]
-            if rng.random() < 0.6 or attempt > 10:
+            if attempt >= 2 or rng.random() < 0.6:
                 words.insert(0, rng.choice(demo_data.QUALIFIERS))
-            if attempt > 20:
+            if attempt >= 5:  # the plain combinations of this category are running out
                 words.append(rng.choice(demo_data.EDITIONS))
             name = " ".join(words)
-            if slugify(name) not in used_slugs:
+            if name not in used_names and slugify(name) not in used_slugs:
                 return name
         return Seeder._numbered(name, used_slugs)
 
