@@ -22,7 +22,8 @@ class Fixture:
     agents_by_popularity: list[int]  # listed agents, most installed first
     user_id: int  # a user with at least a page of installations and knowledge entries
     token: str
-    search_term: str
+    search_term: str  # a mid-frequency word of agent names: a typical, specific search
+    broad_term: str  # the most frequent word: the widest search anyone would type
     search_terms: list[str]  # most frequent name words first, plus typo'd variants
     load_user_ids: list[int]
     load_tokens: list[str]
@@ -83,7 +84,8 @@ def build_fixture() -> Fixture:
         agents_by_popularity=[pk for pk, _ in agents],
         user_id=user_id,
         token=tokens[user_id],
-        search_term=terms[0],
+        search_term=terms[min(9, len(terms) - 1)],
+        broad_term=terms[0],
         search_terms=terms,
         load_user_ids=load_users,
         load_tokens=[tokens[pk] for pk in load_users],

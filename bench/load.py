@@ -224,9 +224,11 @@ def monitoring_snapshot(server) -> dict | None:
     if status != 200:
         return {"status": status}
     try:
-        return json.loads(body)
+        snapshot = json.loads(body)
     except ValueError:
         return {"status": status, "body": body[:200].decode(errors="replace")}
+    snapshot.pop("series", None)  # the per-10-s history: the run's own figures are above
+    return snapshot
 
 
 def run_section(*, fx: Fixture, server, cfg, log) -> dict:

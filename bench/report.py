@@ -86,6 +86,8 @@ def evaluate_targets(results: dict) -> list[dict]:
         out.append(_target("stats < 20 ms cold", f"{_ms(cold)} ms", cold < 20))
     queries = sections.get("query") or {}
     for row in queries.get("rows", []):
+        if not row.get("report_row", True):
+            continue
         ms = row["ours"]["median_ms"]
         out.append(_target(f"query '{row['title']}' < 5 ms", f"{_ms(ms)} ms", ms < 5))
     depth = queries.get("depth")

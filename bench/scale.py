@@ -10,6 +10,8 @@ import json
 import os
 import subprocess
 import sys
+from contextlib import ExitStack
+from statistics import median
 
 from . import wrk
 from .config import ROOT_DIR, database_name
@@ -77,18 +79,44 @@ def _probe_in_child(database_url: str, redis_url: str, term: str, runs: int) -> 
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def _endpoints(database_url, redis_url, *, term, category, cfg, log) -> dict:
-    env = child_env(database_url=database_url, redis_url=redis_url, CACHE_ENABLED="false")
-    out = {}
-    with Gunicorn(env, f"scale-{database_name(database_url)}", log=log, workers=cfg.workers) as s:
-        for key, template in PATHS.items():
-            path = template.format(category=category, term=term)
-            status = s.get(path)[0]
-            if status != 200:
-                out[key] = {"not_measured": f"{path} answered {status}"}
-                continue
-            out[key] = wrk.summarize([wrk.run(s.url(path), connections=1, duration=cfg.duration)])
-    return out
+def _servers_env(url, redis_url):
+    return child_env(database_url=url, redis_url=redis_url, CACHE_ENABLED="false")
+
+
+def _endpoints(urls: dict, categories: dict, *, term, cfg, log) -> dict:
+    """Both uncached servers up at once, their runs interleaved: bench, 10x, bench, 10x..."""
+    runs = {label: {key: [] for key in PATHS} for label in urls}
+    skipped = {label: {} for label in urls}
+    with ExitStack() as stack:
+        servers = {
+            label: stack.enter_context(
+                Gunicorn(
+                    _servers_env(url, cfg.redis_url),
+                    f"scale-{database_name(url)}",
+                    log=log,
+                    workers=cfg.workers,
+                )
+            )
+            for label, url in urls.items()
+        }
+        for _ in range(cfg.rounds):
+            for key, template in PATHS.items():
+                for label, server in servers.items():
+                    path = template.format(category=categories[label], term=term)
+                    status = server.get(path)[0]
+                    if status != 200:
+                        skipped[label][key] = {"not_measured": f"{path} answered {status}"}
+                        continue
+                    runs[label][key].append(
+                        wrk.run(server.url(path), connections=1, duration=cfg.duration)
+                    )
+    return {
+        label: {
+            key: skipped[label].get(key) or wrk.summarize(measured)
+            for key, measured in runs[label].items()
+        }
+        for label in urls
+    }
 
 
 def run_section(*, fx, cfg, log) -> dict:
@@ -96,25 +124,41 @@ def run_section(*, fx, cfg, log) -> dict:
     setup = ensure_database(
         database_url=cfg.database_url_10x, redis_url=cfg.redis_url, scale=cfg.scale_10x, log=log
     )
-    result = {"setup_10x": setup, "term": fx.search_term}
-    for label, url in (("bench", cfg.database_url), ("10x", cfg.database_url_10x)):
-        data = _probe_in_child(url, cfg.redis_url, fx.search_term, cfg.query_runs)
-        if wrk.available():
-            data["endpoints_uncached_c1"] = _endpoints(
-                url, cfg.redis_url, term=fx.search_term, category=data["category"], cfg=cfg, log=log
+    urls = {"bench": cfg.database_url, "10x": cfg.database_url_10x}
+    result = {"setup_10x": setup, "term": fx.search_term, "rounds": cfg.rounds}
+    # Alternating child processes, several rounds: a busy moment on the shared cores then
+    # hits both sizes rather than one.
+    probes = {label: [] for label in urls}
+    for _ in range(cfg.rounds):
+        for label, url in urls.items():
+            probes[label].append(
+                _probe_in_child(url, cfg.redis_url, fx.search_term, cfg.query_runs)
             )
-        result[label] = data
-        log(f"  {label}: {data['agents']} agents, " + ", ".join(
-            f"{k} {v['median_ms']} ms" for k, v in data["queries"].items()
+    for label, rounds in probes.items():
+        result[label] = {
+            "agents": rounds[0]["agents"],
+            "category": rounds[0]["category"],
+            "queries": {
+                key: {
+                    "median_ms": round(median(r["queries"][key]["median_ms"] for r in rounds), 3),
+                    "rounds": [r["queries"][key]["median_ms"] for r in rounds],
+                }
+                for key in PATHS
+            },
+        }
+        log(f"  {label}: {result[label]['agents']} agents, " + ", ".join(
+            f"{k} {v['median_ms']} ms" for k, v in result[label]["queries"].items()
         ))  # fmt: skip
+    if wrk.available():
+        categories = {label: result[label]["category"] for label in urls}
+        measured = _endpoints(urls, categories, term=fx.search_term, cfg=cfg, log=log)
+        for label in urls:
+            result[label]["endpoints_uncached_c1"] = measured[label]
     growth = {}
     for key in PATHS:
         base, big = result["bench"]["queries"][key], result["10x"]["queries"][key]
         growth[f"query_{key}"] = round(big["median_ms"] / base["median_ms"], 2)
-        endpoints = [
-            result[label].get("endpoints_uncached_c1", {}).get(key, {})
-            for label in ("bench", "10x")
-        ]
+        endpoints = [result[label].get("endpoints_uncached_c1", {}).get(key, {}) for label in urls]
         if all("p50_ms" in e for e in endpoints):
             growth[f"endpoint_{key}"] = round(endpoints[1]["p50_ms"] / endpoints[0]["p50_ms"], 2)
     result["growth_10x_over_bench"] = growth
