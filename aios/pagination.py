@@ -34,6 +34,8 @@ from marketplace.managers import AGENT_ORDERINGS
 DEFAULT_PAGE_SIZE = 20
 MAX_PAGE_SIZE = 100
 CURSOR_SALT = "aios.pagination.cursor"
+# What a cursor looks like: a base64url payload, a colon, a base64url signature.
+CURSOR_PATTERN = r"^[A-Za-z0-9_=-]+:[A-Za-z0-9_=-]+$"
 
 # A sort spec is a public agent ordering name ("-rating") or a (field, "asc"|"desc") pair.
 SortSpec = str | tuple[str, str]
@@ -194,7 +196,7 @@ class PageParamsSerializer(serializers.Serializer):
     page_size = serializers.IntegerField(
         min_value=1, max_value=MAX_PAGE_SIZE, default=DEFAULT_PAGE_SIZE
     )
-    cursor = serializers.CharField(required=False, allow_blank=True, max_length=1000)
+    cursor = serializers.RegexField(CURSOR_PATTERN, required=False, max_length=1000)
 
 
 def page_params(data) -> dict:
@@ -276,7 +278,7 @@ class KeysetPagination(BasePagination):
                 "required": False,
                 "in": "query",
                 "description": "Opaque position from a `next`/`previous` link.",
-                "schema": {"type": "string"},
+                "schema": {"type": "string", "pattern": CURSOR_PATTERN},
             },
             {
                 "name": self.page_size_query_param,

@@ -24,6 +24,7 @@ class KnowledgeEntrySerializer(StrictModelSerializer):
         required=False,
         help_text="Id of the (listed) agent this entry is meant for, or null.",
     )
+    source_url = fields.BlankableURLField(required=False)
     agent_detail = AgentRefSerializer(source="agent", read_only=True, allow_null=True)
     tags = serializers.ListField(
         child=fields.SlugField(max_length=MAX_TAG_LENGTH),

@@ -16,6 +16,13 @@ class _StrictText:
         return super().to_internal_value(data)
 
 
+class _StrictChoice:
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid_choice", input=data)
+        return super().to_internal_value(data)
+
+
 class _StrictNumber:
     def to_internal_value(self, data):
         if isinstance(data, bool) or not isinstance(data, (str, int, float)):
@@ -35,8 +42,21 @@ class URLField(_StrictText, serializers.URLField):
     pass
 
 
-class ChoiceField(_StrictText, serializers.ChoiceField):
+class ChoiceField(_StrictChoice, serializers.ChoiceField):
     pass
+
+
+class RegexField(_StrictText, serializers.RegexField):
+    pass
+
+
+class BlankableURLField(URLField):
+    """An optional URL. allow_blank makes the schema say `uri or ""`, which is what it holds."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("allow_blank", True)
+        kwargs.setdefault("max_length", 500)
+        super().__init__(**kwargs)
 
 
 class IntegerField(_StrictNumber, serializers.IntegerField):

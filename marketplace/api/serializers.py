@@ -4,7 +4,7 @@ from django.urls import reverse
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from aios.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
+from aios.pagination import CURSOR_PATTERN, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
 from marketplace.managers import AGENT_ORDERINGS, DEFAULT_AGENT_ORDERING
 from marketplace.models import RATINGS, Agent, Category, Installation, Review
 from marketplace.search import MAX_QUERY_LENGTH, RELEVANCE, SEARCH_ORDERINGS
@@ -16,8 +16,11 @@ from . import fields
 
 class PageParams(serializers.Serializer):
     page_size = fields.IntegerField(min_value=1, max_value=MAX_PAGE_SIZE, default=DEFAULT_PAGE_SIZE)
-    cursor = fields.CharField(
-        required=False, max_length=1000, help_text="Opaque position from a next/previous link."
+    cursor = fields.RegexField(
+        CURSOR_PATTERN,
+        required=False,
+        max_length=1000,
+        help_text="Opaque position from a next/previous link.",
     )
 
 
@@ -146,6 +149,8 @@ def rating_distribution(agent) -> dict[str, int]:
 
 
 class AgentDetailSerializer(AgentCardSerializer):
+    homepage_url = fields.BlankableURLField(read_only=True)
+    source_url = fields.BlankableURLField(read_only=True)
     rating_distribution = serializers.SerializerMethodField()
     recent_reviews = ReviewSerializer(many=True, read_only=True)
     is_installed = serializers.SerializerMethodField(

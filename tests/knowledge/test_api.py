@@ -65,6 +65,8 @@ def test_owner_field_cannot_be_chosen(user, other_user):
         ({"title": "t", "agent": "abc"}, "agent"),
         ({"title": "t", "source_url": "not a url"}, "source_url"),
         ({"title": 12}, "title"),
+        ({"title": "t", "content_type": {}}, "content_type"),
+        ({"title": "t", "source_url": 5}, "source_url"),
     ],
 )
 def test_invalid_entries_are_400_with_field_errors(user, db, body, field):

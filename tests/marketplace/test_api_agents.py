@@ -144,6 +144,8 @@ def test_unknown_category_is_an_empty_list(api, shelf):
         ({"featured": "maybe"}, "featured"),
         ({"category": "not a slug"}, "category"),
         ({"cursor": "tampered"}, "cursor"),
+        ({"cursor": ""}, "cursor"),
+        ({"cursor": "e30:not-the-signature"}, "cursor"),
     ],
 )
 def test_bad_parameters_are_400_with_field_errors(api, shelf, params, field):

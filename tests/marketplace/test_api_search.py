@@ -141,6 +141,8 @@ def test_bad_search_input_is_400_with_field_errors_on_get_and_post(api, db, para
         {"q": "a", "min_rating": [1]},
         {"q": "a", "page_size": {"n": 1}},
         {"q": "a", "min_rating": True},
+        {"q": "a", "ordering": {}},
+        {"q": "a", "category": ["x"]},
     ],
 )
 def test_wrong_json_types_are_400(api, db, body):
