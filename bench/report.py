@@ -308,6 +308,20 @@ def render(results: dict) -> str:
             ],
             rows,
         )
+        failures = [
+            f"{r['title']} / {variant} at {level}: {data['errors']} of {data['requests']}"
+            for r in e["rows"]
+            if "not_measured" not in r
+            for level in (k for k in r if k.startswith("c") and k[1:].isdigit())
+            for variant, data in r[level].items()
+            if data.get("errors")
+        ]
+        lines += [
+            "Non-2xx/3xx or socket errors during these runs: "
+            + ("; ".join(failures) if failures else "none")
+            + ".",
+            "",
+        ]
     else:
         lines += [_section_missing(results, "endpoints"), ""]
 
