@@ -30,7 +30,7 @@ from django.utils.text import slugify
 from tqdm import tqdm
 
 from knowledge.models import KnowledgeEntry
-from marketplace import caching, demo_data
+from marketplace import caching, demo_data, icons
 from marketplace.models import Agent, Category, Installation, Publisher, Review
 
 User = get_user_model()
@@ -965,6 +965,9 @@ class Command(BaseCommand):
     def _after_seed(self, agents) -> None:
         """Work that follows a committed seed: anything derived from the new agents, then
         retire every cached page and list (the rows changed without any signal firing)."""
+        # WebP icons for the agents the first pages show; the others keep the initials badge
+        # the templates draw, so a bench-scale seed stays fast (marketplace.icons).
+        icons.generate_demo_icons()
         caching.forget_all()
 
     def _report(self, timings, elapsed: float, taken: set[str]) -> None:
