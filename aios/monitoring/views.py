@@ -165,6 +165,10 @@ def staff_page(request):
         {
             "snapshot": data,
             "m": data["metrics"],
+            "percent": {
+                key: None if data["metrics"][key] is None else round(data["metrics"][key] * 100, 2)
+                for key in ("error_rate", "cache_hit_rate")
+            },
             "charts": charts,
             "width": SPARK_WIDTH,
             "height": SPARK_HEIGHT,

@@ -102,3 +102,16 @@ def test_staff_page_is_for_staff_only(client, user, staff_user, fresh_window):
     section = html[html.index('<section class="monitoring"') : html.index("</section>")]
     assert section.count("<svg") == 5  # one sparkline per chart
     assert "<script" not in section
+
+
+@pytest.mark.django_db
+def test_staff_page_shows_the_windows_figures(client, staff_user, fresh_window):
+    from aios.monitoring import metrics, window
+
+    for hit in (True, True, True, False):
+        metrics.record_cache("lists", hit=hit)
+    window.flush()
+    client.force_login(staff_user)
+    html = client.get("/staff/monitoring/").content.decode()
+    assert "75.0 % of 4 look-ups" in html
+    assert "<polyline" in html  # the hit-rate sparkline has a point
