@@ -9,15 +9,18 @@ Opting a view in
         @cached_response("lists", ttl=LISTS_TTL)
         def agent_list(request): ...
 
-        @cached_response("agent:{pk}", ttl=DETAIL_TTL, per_user=True)   # API detail by id
-        class AgentDetail(CachedResponseMixin, RetrieveAPIView): ...     # (or via the mixin:)
+        class AgentDetailView(CachedResponseMixin, generics.RetrieveAPIView):   # API, by id
+            cache_policies = {
+                "get": cached_response("agent:{pk}", ttl=DETAIL_TTL, per_user=True)
+            }
 
         class AgentViewSet(CachedResponseMixin, viewsets.ReadOnlyModelViewSet):
-            cache_policies = {
+            cache_policies = {  # keyed by action
                 "list": cached_response("lists", ttl=LISTS_TTL),
                 "featured": cached_response("lists", ttl=FEATURED_TTL),
-                "retrieve": cached_response("agent:{pk}", ttl=DETAIL_TTL, per_user=True),
             }
+
+        path("x/", cached_response("lists", ttl=STATS_TTL)(SomeView.as_view()))   # in urls
 
     A view whose agent is only known once it ran (the page `/agents/<slug>/`) declares it:
     `@cached_response("agent", ttl=DETAIL_TTL, per_user=True)` and, in the view,

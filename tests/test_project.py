@@ -85,7 +85,7 @@ def test_database_and_redis_urls_switch_backends_and_size_the_pool():
     assert knobs["pool"]["min_size"] == 7
     assert knobs["pool"]["max_size"] == 10
     assert 0 < knobs["pool"]["timeout"] <= 30
-    assert knobs["cache"] == "django_redis.cache.RedisCache"
+    assert knobs["cache"] == "aios.cache.ResilientRedisCache"  # django-redis + breaker
     assert (knobs["prefix"], knobs["ttl"]) == ("blue", 42)
 
 
