@@ -18,10 +18,10 @@ _last: dict[str, dict[str, int]] = {}
 
 
 def _pool_of(alias: str):
-    connection = connections[alias]
-    if not connection.settings_dict.get("OPTIONS", {}).get("pool"):
-        return None
-    pool = connection.pool  # builds the pool object if needed, never opens it
+    # Only a pool Django already built: `connection.pool` would build one from the settings of
+    # the moment (in tests, before the test database is named) for every later connection.
+    pools = getattr(connections[alias], "_connection_pools", None) or {}
+    pool = pools.get(alias)
     if pool is None or pool.closed:
         return None
     return pool

@@ -2,7 +2,7 @@ import threading
 import time
 
 import pytest
-from django.db import connection
+from django.db import connection, connections
 
 from aios.monitoring import pool as pool_monitor
 from aios.monitoring import reporter, snapshot
@@ -103,3 +103,10 @@ def test_the_django_pool_is_what_the_monitor_reads(sample):
     assert measured["default"]["in_use"] >= 1  # this test's connection
     assert sample("aios_db_pool_in_use", alias="default") == measured["default"]["in_use"]
     assert measured["default"]["max"] == connection.settings_dict["OPTIONS"]["pool"]["max_size"]
+
+
+def test_the_monitor_never_builds_a_pool_itself(monkeypatch):
+    wrapper = type(connections["default"])
+    monkeypatch.setattr(wrapper, "_connection_pools", {})
+    assert pool_monitor.sample_all() == {}
+    assert wrapper._connection_pools == {}  # nothing built behind Django's back
