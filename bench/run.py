@@ -41,8 +41,13 @@ def parse_args(argv):
     return args
 
 
+def _env(cfg: Config) -> dict:
+    extra = {"BENCH_PLAIN_STATIC": "1"} if cfg.smoke else {}
+    return child_env(database_url=cfg.database_url, redis_url=cfg.redis_url, **extra)
+
+
 def _setup_django(cfg: Config) -> None:
-    os.environ.update(child_env(database_url=cfg.database_url, redis_url=cfg.redis_url))
+    os.environ.update(_env(cfg))
     import django
 
     django.setup()
@@ -101,9 +106,9 @@ def main(argv=None) -> int:
     fx = build_fixture()
     results["fixture"] = fx.as_dict()
     results["data"] = _data_description()
-    env = child_env(database_url=cfg.database_url, redis_url=cfg.redis_url)
+    env = _env(cfg)
     needs_server = {"endpoints", "load", "compression", "memory"} & set(cfg.sections)
-    if needs_server:
+    if needs_server and not cfg.smoke:
         collectstatic(env, log=_log)
 
     def section(name, fn):

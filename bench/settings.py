@@ -5,6 +5,8 @@ which the runner leaves off). Only what a single-machine load test needs differs
 with its reason.
 """
 
+import os
+
 from aios.settings import *  # noqa: F403
 
 ROOT_URLCONF = "bench.naive_urls"
@@ -20,3 +22,11 @@ if isinstance(_rest, dict) and _rest.get("DEFAULT_THROTTLE_RATES"):
 
 # The load is plain HTTP on the loopback: a TLS redirect would measure redirects.
 SECURE_SSL_REDIRECT = False
+
+# Smoke runs measure nothing and must take seconds: no collectstatic (a minute of minifying
+# and compressing), so templates link static files by their plain names.
+if os.environ.get("BENCH_PLAIN_STATIC") == "1":
+    STORAGES = {
+        **STORAGES,  # noqa: F405
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
