@@ -811,11 +811,6 @@ class Command(BaseCommand):
         writer = TableWriter(progress=progress)
         started = time.monotonic()
         with transaction.atomic():
-            if replace:
-                cleared = time.monotonic()
-                self._delete_demo_data()
-                writer.timings.append(("(delete)", 0, time.monotonic() - cleared))
-            taken = self._check_usernames()
             if connection.vendor == "postgresql":
                 with connection.cursor() as cursor:
                     # One COPY of a million rows is one statement: lift the settings' per-request
@@ -824,6 +819,11 @@ class Command(BaseCommand):
                     # Check foreign keys as each COPY ends instead of queueing every check
                     # until the commit.
                     cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+            if replace:
+                cleared = time.monotonic()
+                self._delete_demo_data()
+                writer.timings.append(("(delete)", 0, time.monotonic() - cleared))
+            taken = self._check_usernames()
             seeder = Seeder(
                 shape,
                 seed,
