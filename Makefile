@@ -47,6 +47,12 @@ test: install-dev ## Run the whole suite (PostgreSQL + Redis when DATABASE_URL /
 	$(PY) manage.py check --fail-level WARNING
 	$(PY) -m pytest $(PYTEST_ARGS)
 
+node_modules/.bin/lighthouse:
+	npm install --no-save --no-audit --no-fund --loglevel=error lighthouse@12
+
+lighthouse: seed static node_modules/.bin/lighthouse ## Lighthouse mobile runs (median of 3): home, browse, agent page
+	CHROME_PATH=$${CHROME_PATH:-/usr/bin/chromium} $(PY) manage.py lighthouse --runs 3
+
 lint: install-dev ## ruff check + format check
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .

@@ -20,6 +20,7 @@ urlpatterns = [
     path("api/v1/", include((API_V1, "api"))),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
+    path("knowledge/", include("knowledge.urls")),
     # Password reset (Django's views): the same answer whether or not an account has the address.
     path("accounts/password/reset/", auth_views.PasswordResetView.as_view(), name="password_reset"),
     path(

@@ -8,6 +8,13 @@ class KnowledgeEntryQuerySet(models.QuerySet):
             return self.none()
         return self.filter(user=user)
 
+    def of_type(self, content_type: str):
+        return self.filter(content_type=content_type)
+
+    def matching(self, text: str):
+        """Entries whose title or body contains `text` (case-insensitive)."""
+        return self.filter(models.Q(title__icontains=text) | models.Q(body__icontains=text))
+
     def with_agent(self):
         return self.select_related("agent").order_by("-updated_at", "-id")
 

@@ -108,6 +108,15 @@ class AgentQuerySet(models.QuerySet):
     def min_rating(self, value: float):
         return self.filter(rating_average__gte=value)
 
+    def count_by_category(self):
+        """{category__slug, category__name, count} per category of these agents, in menu order."""
+        return (
+            self.order_by()
+            .values("category__slug", "category__name")
+            .annotate(count=Count("id"))
+            .order_by("category__position", "category__name")
+        )
+
     def ordered(self, ordering: str = DEFAULT_AGENT_ORDERING):
         """Sort by a public ordering name, with id as the tiebreaker the cursor relies on."""
         field, direction = AGENT_ORDERINGS[ordering]
@@ -135,7 +144,6 @@ class InstallationQuerySet(models.QuerySet):
         return self.select_related("agent__category", "agent__publisher").order_by(
             "-installed_at", "-id"
         )
-
 
     def with_agent_card_fields(self):
         """As with_agent_cards, reading only the columns an installation and a card show."""
