@@ -80,7 +80,7 @@ def compute(*, window_seconds: int | None = None, slices: int = 30, now: float |
         }
     )
     return {
-        "timestamp": datetime.fromtimestamp(now, UTC).isoformat(),
+        "timestamp": datetime.fromtimestamp(now, UTC).isoformat(timespec="seconds"),
         "window_seconds": window_seconds,
         "workers": len(states),
         "pool": {
@@ -104,7 +104,7 @@ def _series(buckets: dict, first: int, window_seconds: int, slices: int) -> list
         requests, lookups = merged["n"], merged["h"] + merged["m"]
         series.append(
             {
-                "start": datetime.fromtimestamp(start, UTC).isoformat(),
+                "start": datetime.fromtimestamp(start, UTC).isoformat(timespec="seconds"),
                 "requests_per_second": round(requests / width, 3),
                 "api_response_p95": _percentile_ms(merged, "r", requests, 0.95),
                 "db_query_p95": _percentile_ms(merged, "d", merged["q"], 0.95),

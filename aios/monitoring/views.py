@@ -1,6 +1,7 @@
 import os
 import time
 import uuid
+from datetime import datetime
 
 from django.conf import settings
 from django.contrib.admin.views.decorators import staff_member_required
@@ -164,6 +165,7 @@ def staff_page(request):
         "monitoring/staff.html",
         {
             "snapshot": data,
+            "generated": datetime.fromisoformat(data["timestamp"]),
             "m": data["metrics"],
             "percent": {
                 key: None if data["metrics"][key] is None else round(data["metrics"][key] * 100, 2)

@@ -113,5 +113,5 @@ def test_staff_page_shows_the_windows_figures(client, staff_user, fresh_window):
     window.flush()
     client.force_login(staff_user)
     html = client.get("/staff/monitoring/").content.decode()
-    assert "75.0 % of 4 look-ups" in html
+    assert "75.0 % of 4 look-ups hit" in html
     assert "<polyline" in html  # the hit-rate sparkline has a point
