@@ -217,11 +217,21 @@ MEDIA_ROOT = VAR_DIR / "media"
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
-        "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
+        # whitenoise's CompressedManifestStaticFilesStorage, minifying the site's CSS and JS.
+        "BACKEND": "aios.storage.MinifiedStaticFilesStorage"
         if not TESTING
         else "django.contrib.staticfiles.storage.StaticFilesStorage"
     },
 }
+
+
+def _static_cache_headers(headers, path, url):
+    from aios.storage import static_cache_headers  # not at import time: settings load first
+
+    static_cache_headers(headers, path, url)
+
+
+WHITENOISE_ADD_HEADERS_FUNCTION = _static_cache_headers
 
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
