@@ -40,6 +40,7 @@ urlpatterns = [
             real("/api/v1/me/installations/")
         ),
     ),
+    path("", cached_response("lists", ttl=caching.LISTS_TTL, per_user=True)(real("/"))),
     path("", include("aios.urls")),
 ]
 
@@ -109,3 +110,23 @@ def test_real_installations_and_stats_are_fresh_after_install(
     for c, url in [(as_alice, "/api/v1/me/installations/"), (client, "/api/v1/marketplace/stats/")]:
         assert c.get(url).json() == uncached(c, url).json()
     assert len(as_alice.get("/api/v1/me/installations/").json()["results"]) == 1
+
+
+def test_real_home_page_is_shared_by_visitors_and_private_to_each_user(
+    client, agents, django_assert_num_queries
+):
+    alice, bob = UserFactory(username="alice"), UserFactory(username="bob")
+    as_alice, as_bob = Client(), Client()
+    as_alice.force_login(alice)
+    as_bob.force_login(bob)
+    for _ in range(3):
+        pages = {name: c.get("/") for name, c in [("a", as_alice), ("b", as_bob), ("v", client)]}
+        assert all(page.status_code == 200 for page in pages.values())
+    with django_assert_num_queries(0):
+        pages = {name: c.get("/") for name, c in [("a", as_alice), ("b", as_bob), ("v", client)]}
+    text = {name: page.content.decode() for name, page in pages.items()}
+    assert "alice" in text["a"] and "bob" not in text["a"]
+    assert "bob" in text["b"] and "alice" not in text["b"]
+    assert "alice" not in text["v"] and "bob" not in text["v"]
+    assert pages["v"]["Cache-Control"].startswith("public")
+    assert pages["a"]["Cache-Control"].startswith("private")
