@@ -5,7 +5,8 @@
     facets = search_facets(q="tranlator", min_rating=3)
 
 `search_agents` returns listed agents shaped for cards (`for_cards()`), annotated with
-`score` (higher is better). Whatever the ordering, `score` is there to show.
+`score` (higher is better). Whatever the ordering, `score` is there to show; the exact-name-first
+rule belongs to the relevance ordering (an explicit `-installs` sorts by installs).
 
 PostgreSQL (schema from migration 0003_search):
 - full text: `websearch_to_tsquery('english', q)` against the stored, GIN-indexed
