@@ -14,6 +14,8 @@ keepalive = 5
 max_requests = int(os.environ.get("GUNICORN_MAX_REQUESTS", 10000))
 max_requests_jitter = max_requests // 10
 accesslog = os.environ.get("GUNICORN_ACCESSLOG") or None
+# The request id the app returns (X-Request-ID) ties an access line to the app's JSON logs.
+access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms rid=%({x-request-id}o)s "%(a)s"'
 errorlog = "-"
 wsgi_app = "aios.wsgi:application"
 

@@ -10,7 +10,8 @@ from django.db import connections
 from django.http import HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_safe
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     REGISTRY,
@@ -25,7 +26,7 @@ from .middleware import exclude_from_window
 READYZ_CACHE_KEY = "monitoring:readyz"
 
 
-@require_GET
+@require_safe
 @never_cache
 @exclude_from_window
 def metrics(request):
@@ -46,7 +47,7 @@ def metrics(request):
     return HttpResponse(body, content_type=CONTENT_TYPE_LATEST)
 
 
-@require_GET
+@require_safe
 @never_cache
 @exclude_from_window
 def healthz(request):
@@ -85,7 +86,7 @@ def _check_cache():
         raise ConnectionError("cache did not return the value just stored")
 
 
-@require_GET
+@require_safe
 @never_cache
 @exclude_from_window
 def readyz(request):
@@ -106,10 +107,14 @@ def _error(status: int, detail: str) -> JsonResponse:
     return response
 
 
-@require_GET
+@csrf_exempt  # read-only: any other method gets a JSON 405, not the CSRF page
 @never_cache
 @exclude_from_window
 def monitoring_api(request):
+    if request.method not in {"GET", "HEAD"}:
+        response = _error(405, f'Method "{request.method}" not allowed.')
+        response["Allow"] = "GET, HEAD"
+        return response
     token = access.bearer_token(request)
     if token is not None:
         if not access.token_matches(token, settings.MONITORING_TOKEN):

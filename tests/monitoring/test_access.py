@@ -1,4 +1,5 @@
 import pytest
+from django.test import Client
 from django.urls import reverse
 
 PUBLIC = {"REMOTE_ADDR": "203.0.113.9"}
@@ -115,3 +116,17 @@ def test_staff_page_shows_the_windows_figures(client, staff_user, fresh_window):
     html = client.get("/staff/monitoring/").content.decode()
     assert "75.0 % of 4 look-ups hit" in html
     assert "<polyline" in html  # the hit-rate sparkline has a point
+
+
+def test_monitoring_api_answers_other_methods_with_a_json_405(settings):
+    settings.MONITORING_TOKEN = "t"
+    client = Client(enforce_csrf_checks=True)
+    response = client.post(MONITORING, HTTP_AUTHORIZATION="Bearer t")
+    assert response.status_code == 405
+    assert response["Allow"] == "GET, HEAD"
+    assert response.json() == {"detail": 'Method "POST" not allowed.'}
+
+
+def test_probes_answer_head_requests(client):
+    assert client.head("/healthz").status_code == 200
+    assert client.post("/healthz").status_code == 405

@@ -52,6 +52,7 @@ def gunicorn(tmp_path):
         "MONITORING_KEY_PREFIX": f"aios-test:{uuid.uuid4().hex}",
         "MONITORING_TOKEN": TOKEN,
         "LOG_LEVEL": "WARNING",
+        "GUNICORN_ACCESSLOG": str(tmp_path / "access.log"),
     }
     env.pop("AIOS_TESTING", None)
     process = subprocess.Popen(
@@ -73,7 +74,7 @@ def gunicorn(tmp_path):
             process.kill()
             pytest.fail("gunicorn did not start: " + process.stderr.read().decode()[-2000:])
         time.sleep(0.2)
-    yield base
+    yield base, tmp_path / "access.log"
     process.send_signal(signal.SIGTERM)
     try:
         process.wait(20)
@@ -91,6 +92,7 @@ def _count(body: str, view: str, status_class: str) -> float:
 
 
 def test_metrics_and_snapshot_add_up_both_workers(gunicorn):
+    gunicorn, access_log = gunicorn
     # Concurrent 100 ms requests: while one worker sleeps, the other accepts.
     with ThreadPoolExecutor(max_workers=6) as pool:
         answers = list(pool.map(lambda _: _get(f"{gunicorn}/_test/sleep?ms=100"), range(36)))
@@ -119,3 +121,10 @@ def test_metrics_and_snapshot_add_up_both_workers(gunicorn):
     assert figures["error_rate"] == 0.1
     assert figures["api_response_p50"] >= 100
     assert figures["memory_usage_mb"] > 10  # two Django processes
+
+    # The access log carries the request id the app answered with.
+    status, headers, _ = _get(f"{gunicorn}/healthz", headers={"X-Request-ID": "trace-0123456789"})
+    assert headers["X-Request-ID"] == "trace-0123456789"
+    time.sleep(0.5)
+    assert 'GET /healthz HTTP/1.1" 200' in access_log.read_text()
+    assert "rid=trace-0123456789" in access_log.read_text()
