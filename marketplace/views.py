@@ -195,7 +195,7 @@ def agent_reviews(request, slug):
 @login_required
 @require_safe
 def my_agents(request):
-    installs = Installation.objects.for_user(request.user).with_agent_cards()
+    installs = Installation.objects.for_user(request.user).with_agent_card_fields()
     page, status = _page(request, installs, ordering=("installed_at", "desc"))
     return render(
         request, "marketplace/my_agents.html", {"nav": "mine", "page": page}, status=status

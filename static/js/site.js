@@ -38,6 +38,10 @@
       var count = document.querySelector("[data-install-count]");
       if (count && typeof data.install_count === "number") {
         count.textContent = data.install_count.toLocaleString("en-US");
+        var unit = count.nextSibling;
+        if (unit && unit.nodeType === 3) {
+          unit.textContent = data.install_count === 1 ? " install" : " installs";
+        }
       }
       var note = document.querySelector(".installed-note");
       if (note) note.hidden = !installed;
