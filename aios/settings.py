@@ -19,6 +19,7 @@ env = environ.Env()
 
 DEBUG = env.bool("DJANGO_DEBUG", default=False)
 TESTING = "pytest" in sys.modules or env.bool("AIOS_TESTING", default=False)
+SERVING = env.bool("AIOS_SERVING", default=False)  # set by aios/wsgi.py: a web server process
 SECRET_KEY = env("DJANGO_SECRET_KEY", default="django-insecure-dev-only")  # see check --deploy
 # Production is said, not guessed: DJANGO_ENV=production turns on HTTPS-only cookies, HSTS and
 # the SSL redirect, and refuses DEBUG and the development key. Anything else is development,
@@ -66,6 +67,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "aios.resilience.DatabaseOverloadMiddleware",
     "django_prometheus.middleware.PrometheusAfterMiddleware",  # keep last
 ]
 
@@ -116,6 +118,13 @@ if IS_POSTGRES:
     # marketplace.search's typo tolerance: name word-similarity matches from 0.45 (pg_trgm's
     # default 0.6 misses a transposed letter). Set per connection, so no query pays a SET.
     DATABASES["default"]["OPTIONS"]["options"] = "-c pg_trgm.word_similarity_threshold=0.45"
+    if SERVING:
+        # A runaway query is cancelled (and answered 503 by aios.resilience) just before the
+        # request's own time runs out, so the database stops working for a client that gave
+        # up. Only when serving requests: migrate, seed_demo and recount may run for minutes.
+        DATABASES["default"]["OPTIONS"]["options"] += (
+            f" -c statement_timeout={max(REQUEST_TIMEOUT * 1000 - 500, 1000)}"
+        )
 else:
     # Several threads and gunicorn workers share one SQLite file: wait for a lock, don't fail.
     DATABASES["default"].setdefault("OPTIONS", {}).update(
@@ -125,8 +134,8 @@ else:
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Cache ----------------------------------------------------------------------------------
-# false: no response caching, no cached values, no invalidation (marketplace/caching.py is
-# pass-through). The backend below stays, because DRF's throttles keep their counters in it.
+# false: no response caching, no cached values (marketplace/caching.py is pass-through; its
+# invalidations still run). The backend below stays: DRF's throttles keep their counters in it.
 CACHE_ENABLED = env.bool("CACHE_ENABLED", default=True)
 CACHE_TTL = env.int("CACHE_TTL", default=300)
 CACHE_KEY_PREFIX = env("CACHE_KEY_PREFIX", default="aios")
@@ -203,6 +212,10 @@ CONTENT_SECURITY_POLICY_BY_PATH = {}
 # Password reset mail; the console backend prints it (EMAIL_URL=smtp+tls://user:pw@host:587).
 globals().update(env.email_url("EMAIL_URL", default="consolemail://"))
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="AIOS Marketplace <noreply@localhost>")
+# Sign-in brute force (aios.throttling): failed attempts allowed per window.
+LOGIN_THROTTLE_WINDOW = env.int("LOGIN_THROTTLE_WINDOW", default=900)
+LOGIN_FAILURES_PER_ACCOUNT = env.int("LOGIN_FAILURES_PER_ACCOUNT", default=10)
+LOGIN_FAILURES_PER_ADDRESS = env.int("LOGIN_FAILURES_PER_ADDRESS", default=30)
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
@@ -213,7 +226,8 @@ STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "staticfiles"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 MEDIA_URL = "media/"
-MEDIA_ROOT = VAR_DIR / "media"
+# Tests write icons and uploads to a throwaway directory, never into var/media.
+MEDIA_ROOT = Path(tempfile.mkdtemp(prefix="aios-test-media-")) if TESTING else VAR_DIR / "media"
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
@@ -249,7 +263,8 @@ REST_FRAMEWORK = {
         "rest_framework.renderers.JSONRenderer",
         *(["rest_framework.renderers.BrowsableAPIRenderer"] if DEBUG else []),
     ],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    # DRF's JSON parser, but deeply nested JSON is a 400, not a RecursionError (a 500).
+    "DEFAULT_PARSER_CLASSES": ["aios.parsers.JSONParser"],
     "DEFAULT_PAGINATION_CLASS": "aios.pagination.KeysetPagination",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "marketplace.api.errors.exception_handler",

@@ -13,8 +13,12 @@ class KnowledgeEntry(models.Model):
         SNIPPET = "snippet", "Snippet"
         FAQ = "faq", "FAQ"
 
+    # Led by idx_knowledge_user_type: no single-column index of its own.
     user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="knowledge_entries"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="knowledge_entries",
+        db_index=False,
     )
     content_type = models.CharField(
         max_length=16, choices=ContentType.choices, default=ContentType.NOTE
@@ -28,6 +32,7 @@ class KnowledgeEntry(models.Model):
         blank=True,
         on_delete=models.SET_NULL,
         related_name="knowledge_entries",
+        db_index=False,  # knowledge_agent_idx below
         help_text="The agent this entry is meant for, if any.",
     )
     tags = models.JSONField(default=list, blank=True)
@@ -51,6 +56,7 @@ class KnowledgeEntry(models.Model):
             models.Index(fields=["user", "content_type"], name="idx_knowledge_user_type"),
             # A user's knowledge base, most recently edited first, key-set on (updated_at, id).
             models.Index(fields=["user", "-updated_at", "-id"], name="knowledge_user_recent_idx"),
+            # Entries about an agent; SET NULL when the agent is deleted.
             models.Index(fields=["agent"], name="knowledge_agent_idx"),
         ]
 

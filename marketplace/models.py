@@ -51,8 +51,13 @@ class Agent(models.Model):
     slug = models.SlugField(max_length=140, unique=True)
     tagline = models.CharField(max_length=200)
     description = models.TextField(blank=True, help_text="Markdown.")
-    category = models.ForeignKey(Category, on_delete=models.PROTECT, related_name="agents")
-    publisher = models.ForeignKey(Publisher, on_delete=models.PROTECT, related_name="agents")
+    # FK lookups lead the composite indexes below, so no single-column index of their own.
+    category = models.ForeignKey(
+        Category, on_delete=models.PROTECT, related_name="agents", db_index=False
+    )
+    publisher = models.ForeignKey(
+        Publisher, on_delete=models.PROTECT, related_name="agents", db_index=False
+    )
     icon = models.ImageField(upload_to="icons/", blank=True)
     version = models.CharField(max_length=40, default="1.0.0")
     homepage_url = models.URLField(blank=True)
@@ -141,10 +146,16 @@ class Agent(models.Model):
 
 
 class Installation(models.Model):
+    # Both FK lookups lead a composite index below: no single-column indexes.
     user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="installations"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="installations",
+        db_index=False,
     )
-    agent = models.ForeignKey(Agent, on_delete=models.CASCADE, related_name="installations")
+    agent = models.ForeignKey(
+        Agent, on_delete=models.CASCADE, related_name="installations", db_index=False
+    )
     installed_at = models.DateTimeField(default=timezone.now)
 
     objects = InstallationQuerySet.as_manager()
@@ -153,15 +164,15 @@ class Installation(models.Model):
         db_table = "agent_installations"
         ordering = ["-installed_at", "-id"]
         constraints = [
-            models.UniqueConstraint(fields=["user", "agent"], name="installation_one_per_user"),
+            # (agent, user): also serves per-agent lookups (cascades, recount), while the
+            # report's (user, agent) index serves the per-user ones.
+            models.UniqueConstraint(fields=["agent", "user"], name="installation_one_per_user"),
         ]
         indexes = [
             # The report's index: "is this agent installed for this user" lookups.
             models.Index(fields=["user", "agent"], name="idx_installations_user_agent"),
             # My installations, newest first, key-set on (installed_at, id).
             models.Index(fields=["user", "-installed_at", "-id"], name="install_user_recent_idx"),
-            # Cascades and recount walk installations by agent.
-            models.Index(fields=["agent"], name="install_agent_idx"),
         ]
 
     def __str__(self):
@@ -169,9 +180,12 @@ class Installation(models.Model):
 
 
 class Review(models.Model):
-    agent = models.ForeignKey(Agent, on_delete=models.CASCADE, related_name="reviews")
+    # Both FK lookups lead a composite index below: no single-column indexes.
+    agent = models.ForeignKey(
+        Agent, on_delete=models.CASCADE, related_name="reviews", db_index=False
+    )
     user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="reviews"
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="reviews", db_index=False
     )
     rating = models.PositiveSmallIntegerField()
     title = models.CharField(max_length=120, blank=True)
