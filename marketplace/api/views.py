@@ -351,7 +351,9 @@ class MyReviewView(APIView):
     permission_classes = [IsAuthenticated]
 
     def get_review(self, request, pk) -> Review:
-        review = Review.objects.filter(agent_id=pk, user=request.user).with_author().first()
+        # agent__pk, not agent_id: only the former turns an id past the bigint range into
+        # "no rows" (a 404) instead of a database error (a 500; tests/security/test_api_fuzz).
+        review = Review.objects.filter(agent__pk=pk, user=request.user).with_author().first()
         if review is None:
             raise NotFound("You have not reviewed this agent.")
         return review

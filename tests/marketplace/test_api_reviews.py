@@ -172,3 +172,25 @@ def test_review_counters_have_no_drift_after_api_traffic(agent, user, other_user
     signed_in(other_user).delete(mine_url(agent))
     assert services.find_counter_drift([agent.pk]) == []
     assert counters(agent)[:2] == (1, 2.0)
+
+
+@pytest.mark.parametrize("pk", [0, 987654, 2**63, 10**30])
+def test_unknown_agent_ids_are_404_on_every_review_endpoint(user, db, pk):
+    client = signed_in(user)
+    assert client.get(f"/api/v1/agents/{pk}/reviews/").status_code == 404
+    assert (
+        client.post(f"/api/v1/agents/{pk}/reviews/", {"rating": 5}, format="json").status_code
+        == 404
+    )
+    for method in ("get", "delete"):
+        assert getattr(client, method)(f"/api/v1/agents/{pk}/reviews/mine/").status_code == 404
+    response = client.patch(f"/api/v1/agents/{pk}/reviews/mine/", {"rating": 5}, format="json")
+    assert response.status_code == 404
+
+
+@pytest.mark.parametrize("pk", [0, 987654, 2**63, 10**30])
+def test_unknown_agent_ids_are_404_for_install(user, db, pk):
+    client = signed_in(user)
+    assert client.post(f"/api/v1/agents/{pk}/install/").status_code == 404
+    assert client.delete(f"/api/v1/agents/{pk}/install/").status_code == 404
+    assert client.get(f"/api/v1/agents/{pk}/").status_code == 404
