@@ -34,6 +34,7 @@ def ensure_started() -> None:
         _started_pid = pid
         window.recorder.take()  # counts inherited from a parent process are the parent's
         interval = settings.MONITORING_REPORT_INTERVAL
+        window.recorder.enabled = interval > 0
         if interval > 0:
             threading.Thread(
                 target=_run, args=(interval,), name="aios-monitoring", daemon=True

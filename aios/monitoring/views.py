@@ -1,3 +1,4 @@
+import logging
 import os
 import time
 import uuid
@@ -22,6 +23,8 @@ from prometheus_client import (
 
 from . import access, pool, redisinfo, reporter, snapshot
 from .middleware import exclude_from_window
+
+log = logging.getLogger(__name__)
 
 READYZ_CACHE_KEY = "monitoring:readyz"
 
@@ -123,7 +126,12 @@ def monitoring_api(request):
         return _error(401, "Authentication credentials were not provided.")
     elif not request.user.is_staff:
         return _error(403, "Staff only.")
-    return JsonResponse(snapshot.compute())
+    try:
+        data = snapshot.compute()
+    except Exception:
+        log.warning("monitoring snapshot unavailable", exc_info=True)
+        return _error(503, "Monitoring storage unavailable.")
+    return JsonResponse(data)
 
 
 SPARK_WIDTH, SPARK_HEIGHT = 240, 48
@@ -156,7 +164,13 @@ def sparkline(values: list[float | None], *, ceiling: float | None = None) -> di
 @staff_member_required
 @exclude_from_window
 def staff_page(request):
-    data = snapshot.compute()
+    try:
+        data = snapshot.compute()
+    except Exception:
+        log.warning("monitoring snapshot unavailable", exc_info=True)
+        return HttpResponse(
+            "Monitoring storage unavailable.", status=503, content_type="text/plain"
+        )
     series = data["series"]
     charts = [
         ("Requests per second", "", sparkline([s["requests_per_second"] for s in series])),

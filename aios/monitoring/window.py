@@ -56,11 +56,16 @@ def bucket_upper_seconds(index: int) -> float:
 
 
 class Recorder:
-    """This process's counts not yet flushed, by second (one per process, like a metric)."""
+    """This process's counts not yet flushed, by second (one per process, like a metric).
+
+    Off until the process's reporter starts (`reporter.ensure_started`): a management command
+    or a process without a reporter would pile up counts nobody flushes.
+    """
 
     def __init__(self):
         self._lock = threading.Lock()
         self._pending: dict[int, Counter] = {}
+        self.enabled = False
 
     def _counter(self) -> Counter:
         second = int(time.time())
@@ -70,10 +75,14 @@ class Recorder:
         return counter
 
     def add(self, field: str, n: int = 1) -> None:
+        if not self.enabled:
+            return
         with self._lock:
             self._counter()[field] += n
 
     def observe_request(self, seconds: float, *, error: bool) -> None:
+        if not self.enabled:
+            return
         with self._lock:
             counter = self._counter()
             counter["n"] += 1
@@ -82,6 +91,8 @@ class Recorder:
                 counter["e"] += 1
 
     def observe_query(self, seconds: float) -> None:
+        if not self.enabled:
+            return
         with self._lock:
             counter = self._counter()
             counter["q"] += 1

@@ -3,12 +3,13 @@ import uuid
 import pytest
 from prometheus_client import REGISTRY
 
-from aios.monitoring import window
+from aios.monitoring import reporter, window
 
 
 @pytest.fixture
 def fresh_window(settings, tmp_path):
     """An empty rolling window of its own (a new directory or Redis key prefix)."""
+    reporter.ensure_started()  # as the first request of a worker does
     window.flush()  # what earlier tests left pending goes to their window, not this one
     settings.MONITORING_DIR = str(tmp_path / "window")
     settings.MONITORING_KEY_PREFIX = f"aios-test:{uuid.uuid4().hex}"

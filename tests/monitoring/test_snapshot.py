@@ -193,3 +193,21 @@ def test_bucket_edges_bound_the_error_of_a_percentile():
     for seconds in (0.0004, 0.003, 0.05, 0.2, 1.7, 30.0):
         upper = window.bucket_upper_seconds(window.bucket_of(seconds))
         assert seconds <= upper <= seconds * window.GROWTH * 1.000001
+
+
+def test_recording_waits_for_the_reporter_that_will_flush_it():
+    recorder = window.Recorder()
+    recorder.observe_request(0.01, error=False)
+    recorder.add("h")
+    assert recorder.take() == {}  # a process without a reporter keeps nothing
+    recorder.enabled = True
+    recorder.observe_request(0.01, error=False)
+    assert sum(c["n"] for c in recorder.take().values()) == 1
+
+
+def test_snapshot_api_is_503_when_its_storage_is_down(client, settings):
+    settings.MONITORING_TOKEN = "t"
+    settings.REDIS_URL = "redis://127.0.0.1:1/0"
+    response = client.get("/api/v1/monitoring/", HTTP_AUTHORIZATION="Bearer t")
+    assert response.status_code == 503
+    assert response.json() == {"detail": "Monitoring storage unavailable."}
