@@ -63,6 +63,8 @@ def test_owner_field_cannot_be_chosen(user, other_user):
         ({"title": "t", "tags": [1]}, "tags"),
         ({"title": "t", "agent": 999999}, "agent"),
         ({"title": "t", "agent": "abc"}, "agent"),
+        ({"title": "t", "agent": 2**63}, "agent"),
+        ({"title": "t", "agent": True}, "agent"),
         ({"title": "t", "source_url": "not a url"}, "source_url"),
         ({"title": 12}, "title"),
         ({"title": "t", "content_type": {}}, "content_type"),
@@ -176,5 +178,16 @@ def test_anonymous_gets_401_everywhere(user):
     assert client.delete(detail(entry)).status_code == 401
 
 
-def test_unknown_entry_is_404(user, db):
-    assert signed_in(user).get("/api/v1/knowledge/entries/123456/").status_code == 404
+@pytest.mark.parametrize("pk", [123456, 2**63, 10**30])
+def test_unknown_entry_is_404(user, db, pk):
+    client = signed_in(user)
+    assert client.get(f"/api/v1/knowledge/entries/{pk}/").status_code == 404
+    assert client.patch(f"/api/v1/knowledge/entries/{pk}/", {}, format="json").status_code == 404
+    assert client.delete(f"/api/v1/knowledge/entries/{pk}/").status_code == 404
+
+
+@pytest.mark.parametrize("agent", [str(2**63), "99999999999999999999999"])
+def test_agent_filter_past_the_id_range_is_400(user, db, agent):
+    response = signed_in(user).get(LIST, {"agent": agent})
+    assert response.status_code == 400
+    assert "agent" in response.json()
