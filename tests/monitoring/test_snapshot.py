@@ -167,7 +167,8 @@ def test_a_broken_shared_store_loses_data_but_never_breaks_a_request(client, set
     start = time.perf_counter()
     assert window.flush() is False
     assert time.perf_counter() - start < 2
-    assert sample("aios_monitoring_flush_errors_total") == failures + 1
+    # (>=: the worker's reporter thread may fail a flush of its own meanwhile)
+    assert sample("aios_monitoring_flush_errors_total") >= failures + 1
 
 
 def test_file_window_prunes_files_no_window_needs(settings, tmp_path):
