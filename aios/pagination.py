@@ -218,7 +218,9 @@ class KeysetPagination(BasePagination):
 
     def paginate_queryset(self, queryset, request, view=None):
         params = page_params(request.query_params)
-        ordering = view.get_keyset_ordering() if view is not None else ("id", "desc")
+        # Views name their order; one that does not pages newest id first.
+        get_ordering = getattr(view, "get_keyset_ordering", None)
+        ordering = get_ordering() if get_ordering is not None else ("id", "desc")
         return self.paginate(
             queryset,
             request=request,

@@ -172,3 +172,20 @@ def test_deep_page_uses_an_index_range_and_no_offset(db, ordering):
     assert "Index Cond: (ROW(" in plan, plan
     assert "Seq Scan on marketplace_agents" not in plan, plan
     assert "Sort" not in plan.split("->")[0], plan
+
+
+def test_drf_pagination_defaults_to_newest_id_first_and_renders_links(tied_agents):
+    from rest_framework.request import Request
+    from rest_framework.test import APIRequestFactory
+
+    from aios.pagination import KeysetPagination
+
+    request = Request(APIRequestFactory().get("/x/", {"page_size": 5, "q": "keep"}))
+    paginator = KeysetPagination()
+    items = paginator.paginate_queryset(Agent.objects.all(), request, view=object())
+    expected = list(Agent.objects.order_by("-id").values_list("pk", flat=True)[:5])
+    assert [a.pk for a in items] == expected
+    response = paginator.get_paginated_response([a.pk for a in items])
+    assert response.data["previous"] is None
+    assert "q=keep" in response.data["next"] and "cursor=" in response.data["next"]
+    assert response["Link"] == f'<{response.data["next"]}>; rel="next"'

@@ -1,5 +1,6 @@
 import pytest
 from django.urls import reverse
+from django.utils.crypto import get_random_string
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
@@ -88,13 +89,11 @@ def test_session_writes_need_the_csrf_token(agent, user):
 def test_session_writes_with_csrf_work(agent, user):
     client = APIClient(enforce_csrf_checks=True)
     client.force_login(user)
-    client.get("/api/v1/marketplace/agents/")  # any page; the token comes from the cookie below
-    from django.middleware.csrf import _get_new_csrf_string
-
-    token = _get_new_csrf_string()
-    client.cookies["csrftoken"] = token
-    response = client.post(install_url(agent), HTTP_X_CSRFTOKEN=token)
-    assert response.status_code == 201
+    secret = get_random_string(32)  # what the site's csrftoken cookie holds
+    client.cookies["csrftoken"] = secret
+    assert client.post(install_url(agent), HTTP_X_CSRFTOKEN=secret).status_code == 201
+    client.cookies["csrftoken"] = get_random_string(32)
+    assert client.post(install_url(agent), HTTP_X_CSRFTOKEN=secret).status_code == 403
 
 
 def test_my_installations_lists_mine_latest_first(user, other_user, db):
