@@ -208,7 +208,10 @@ CONTENT_SECURITY_POLICY = (
     "default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'self'; "
     "form-action 'self'; frame-ancestors 'none'"
 )
-CONTENT_SECURITY_POLICY_BY_PATH = {}
+# Swagger UI styles its elements inline; scripts stay 'self' there too.
+CONTENT_SECURITY_POLICY_BY_PATH = {
+    "/api/docs/": CONTENT_SECURITY_POLICY + "; style-src 'self' 'unsafe-inline'"
+}
 # Password reset mail; the console backend prints it (EMAIL_URL=smtp+tls://user:pw@host:587).
 globals().update(env.email_url("EMAIL_URL", default="consolemail://"))
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="AIOS Marketplace <noreply@localhost>")

@@ -57,6 +57,13 @@ def markdown_filter(text):
     return mark_safe(render_markdown(text))  # noqa: S308 - nh3 has removed anything unsafe
 
 
+@register.filter
+def web_url(value):
+    """The URL if it is http(s), else "": a stored javascript: or data: URL never becomes a link."""
+    url = str(value or "").strip()
+    return url if url.lower().startswith(("https://", "http://")) else ""
+
+
 @register.simple_tag
 def agent_icon(agent, size=64, lazy=True):
     """The agent's icon at `size` CSS px (2x in srcset), or its initials badge without one."""

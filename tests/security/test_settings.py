@@ -172,3 +172,13 @@ def test_the_scan_catches_what_the_policy_blocks():
     assert HANDLER.search('<img src=x onerror="alert(1)">')
     assert STYLE.search('<div style="width: 3%">')
     assert not STYLE.search('<link rel="stylesheet" href="/static/css/site.css">')
+
+
+@pytest.mark.django_db
+def test_only_the_api_docs_may_style_inline_and_nothing_may_script_inline(client):
+    docs = client.get("/api/docs/")
+    assert docs.status_code == 200
+    policy = docs["Content-Security-Policy"]
+    assert "style-src 'self' 'unsafe-inline'" in policy
+    assert "script-src" not in policy and "default-src 'self'" in policy  # scripts: 'self'
+    assert "unsafe-inline" not in client.get(reverse("home"))["Content-Security-Policy"]
