@@ -114,7 +114,7 @@ def _signer() -> signing.Signer:
     return signing.Signer(salt=CURSOR_SALT)
 
 
-def encode_cursor(*, key: str, value, pk: int, backwards: bool, field) -> str:
+def encode_cursor(*, key: str, value, pk: int, backwards: bool) -> str:
     if hasattr(value, "isoformat"):
         value = value.isoformat()
     payload = {"o": key, "v": value, "i": pk}
@@ -173,9 +173,7 @@ def paginate_keyset(
         rows.reverse()
 
     def at(row, *, back: bool) -> str:
-        return encode_cursor(
-            key=key, value=getattr(row, field_name), pk=row.pk, backwards=back, field=field
-        )
+        return encode_cursor(key=key, value=getattr(row, field_name), pk=row.pk, backwards=back)
 
     if not rows:
         # Only reachable when rows vanished after the cursor was made: nowhere left to go.
