@@ -174,6 +174,15 @@ def test_agent_page_renders_markdown_without_scripts_or_javascript_links(client)
     assert 'href="https://example.com"' in prose
 
 
+def test_server_error_page_renders_without_a_request_context(rf):
+    from marketplace.api.errors import server_error
+
+    response = server_error(rf.get("/agents/"))
+    html = response.content.decode()
+    assert response.status_code == 500
+    assert "Something went wrong on our side" in html and "/static/css/site.css" in html
+
+
 def test_inactive_or_unknown_agent_is_404(client):
     hidden = AgentFactory(is_active=False)
     assert client.get(hidden.get_absolute_url()).status_code == 404
