@@ -201,11 +201,16 @@ def test_main_pages_fit_the_screen_without_horizontal_scroll(
         "knowledge": "/knowledge/",
         "not-found": "/no-such-page/",
     }
+    errors = []  # CSP violations, failed loads, script errors
+    page.on("console", lambda m: errors.append((page.url, m.text)) if m.type == "error" else None)
     for name, path in pages.items():
         page.goto(base + path)
         scroll_width = page.evaluate("document.documentElement.scrollWidth")
         assert scroll_width <= width, f"{path} scrolls sideways at {width}px ({scroll_width}px)"
         screenshot(f"{name}-{width}")
+        if name == "not-found":  # its own 404 status is reported as a console error
+            errors = [e for e in errors if "/no-such-page/" not in e[0]]
+    assert errors == []
 
 
 def test_stored_scripts_and_javascript_links_never_run(live_server, page, media_root):
