@@ -70,6 +70,7 @@ class CircuitBreaker:
         self._down = False
         self._last_log = float("-inf")
         self._unlogged = 0
+        self._reported_down = False  # a recovery is logged only after a logged failure
         self.failures = 0
         self.skipped = 0
         self.recoveries = 0
@@ -101,12 +102,16 @@ class CircuitBreaker:
             self._down = False
             self._open_until = 0.0
             self.recoveries += 1
-            failed, self._unlogged = self._unlogged, 0
-        log.warning(
-            "Cache %s reachable again; caching resumes (%d more failures since last report)",
-            self.name,
-            failed,
-        )
+            report, self._reported_down = self._reported_down, False
+            failed = self._unlogged
+            if report:
+                self._unlogged = 0
+        if report:
+            log.warning(
+                "Cache %s reachable again; caching resumes (%d more failures since last report)",
+                self.name,
+                failed,
+            )
 
     def record_failure(self, operation: str, exc: BaseException) -> None:
         backend_errors.labels(operation=operation).inc()
@@ -119,6 +124,7 @@ class CircuitBreaker:
             report = now - self._last_log >= self.log_interval
             if report:
                 self._last_log = now
+                self._reported_down = True
                 failed, self._unlogged = self._unlogged, 0
         if report:
             log.warning(

@@ -73,13 +73,17 @@ No stampede
     stale copy (stale by age only: no write retired it). On a cold key the others wait up to
     WAIT_SECONDS for the lock holder's copy.
 
-CACHE_ENABLED=false makes `cached_response`, `cached_value` and `forget*` pass-through. The
-cache backend itself stays configured, because DRF's throttles keep their counters in it.
+CACHE_ENABLED=false makes `cached_response` and `cached_value` pass-through: every request
+runs its view. `forget*` keep retiring versions (a few cheap writes per write), so copies
+stored before the switch never come back valid after it. The cache backend stays
+configured: DRF's throttles keep their counters in it.
 """
 
+import contextlib
 import functools
 import hashlib
 import logging
+import os
 import secrets
 import threading
 import time
@@ -88,7 +92,8 @@ from collections.abc import Callable, Iterable
 from urllib.parse import parse_qsl, urlencode
 
 from django.conf import settings
-from django.core.cache import cache
+from django.core.cache import cache, caches
+from django.core.cache.backends.filebased import FileBasedCache
 from django.core.exceptions import ImproperlyConfigured
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse, HttpResponseNotModified
@@ -201,10 +206,12 @@ def _replay_lost_forget() -> None:
     _bump([EPOCH_NS])
 
 
+# forget* run even with CACHE_ENABLED=false: copies stored before caching was switched off
+# must not come back, still valid, when it is switched on again.
+
+
 def forget(*, agent_ids=(), user_ids=(), lists: bool = True) -> None:
     """Retire what the given agents and users feed, and (by default) every listing."""
-    if not settings.CACHE_ENABLED:
-        return
     namespaces = [agent_ns(pk) for pk in agent_ids] + [user_ns(pk) for pk in user_ids]
     if lists:
         namespaces.append(LISTS_NS)
@@ -214,8 +221,7 @@ def forget(*, agent_ids=(), user_ids=(), lists: bool = True) -> None:
 
 
 def forget_all() -> None:
-    if settings.CACHE_ENABLED:
-        _bump([EPOCH_NS])
+    _bump([EPOCH_NS])
 
 
 def forget_on_commit(*, agent_ids=(), user_ids=(), lists: bool = True) -> None:
@@ -387,11 +393,11 @@ class CachePolicy:
             if _now() < entry["soft"]:
                 return self._hit(request, entry, credential, vary_on_accept, "hit")
             if credential is None or not self.per_user:
-                if not self._lock(key):
+                if not _lock(key):
                     return self._hit(request, entry, credential, vary_on_accept, "stale")
                 locked = True
         elif shared and versions:
-            locked = self._lock(key)
+            locked = _lock(key)
             if not locked and cache_is_available(cache):
                 waited = self._wait(key, static, versions)
                 if waited is not None:
@@ -400,7 +406,7 @@ class CachePolicy:
             # The previous holder may have stored a copy between our read and our lock.
             again = cache.get(key)
             if again is not None and _valid(again, static, versions) and _now() < again["soft"]:
-                cache.delete(f"{key}:lock")
+                _unlock(key)
                 return self._hit(request, again, credential, vary_on_accept, "waited")
         try:
             response = call_view()
@@ -412,24 +418,21 @@ class CachePolicy:
                 cache.set(key, entry, timeout=timeout)
         finally:
             if locked:
-                cache.delete(f"{key}:lock")
+                _unlock(key)
         _count(self.label, "miss")
         if entry is None:
             return response
         return self._respond(request, entry, credential, vary_on_accept)
 
-    def _lock(self, key: str) -> bool:
-        return bool(cache.add(f"{key}:lock", 1, timeout=LOCK_SECONDS))  # SET NX PX on Redis
-
     def _wait(self, key: str, static, versions):
         deadline = time.monotonic() + WAIT_SECONDS
         while time.monotonic() < deadline:
             time.sleep(POLL_SECONDS)
-            found = cache.get_many([key, f"{key}:lock"])
-            entry = found.get(key)
+            held = _locked(key)  # before the read: a holder stores, then unlocks
+            entry = cache.get(key)
             if entry is not None and _valid(entry, static, versions):
                 return entry
-            if f"{key}:lock" not in found:
+            if not held:
                 return None  # the holder finished without a usable copy: compute
         return None
 
@@ -519,6 +522,52 @@ class CachePolicy:
                 response.headers["Vary"] = value
         patch_vary_headers(response, vary)
         return response
+
+
+# The recomputation lock. On Redis `add` is SET NX PX: atomic. The file cache's `add` is a
+# check-then-write that two workers can both win, so there the lock is a file created with
+# O_EXCL next to the cache's own files (which `clear()` and culling leave alone).
+
+
+def _lock_file(key: str) -> str | None:
+    backend = caches["default"]
+    if not isinstance(backend, FileBasedCache):
+        return None
+    return os.path.join(backend._dir, hashlib.sha256(key.encode()).hexdigest() + ".lock")
+
+
+def _lock(key: str) -> bool:
+    path = _lock_file(key)
+    if path is None:
+        return bool(cache.add(f"{key}:lock", 1, timeout=LOCK_SECONDS))
+    for _ in range(3):
+        try:
+            os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+            return True
+        except FileNotFoundError:  # the cache's directory is made on its first write
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+        except FileExistsError:
+            with contextlib.suppress(FileNotFoundError):
+                if time.time() - os.path.getmtime(path) < LOCK_SECONDS:
+                    return False
+                os.unlink(path)  # abandoned by a worker that died: take it over
+        except OSError:
+            return False
+    return False
+
+
+def _locked(key: str) -> bool:
+    path = _lock_file(key)
+    return cache.has_key(f"{key}:lock") if path is None else os.path.exists(path)
+
+
+def _unlock(key: str) -> None:
+    path = _lock_file(key)
+    if path is None:
+        cache.delete(f"{key}:lock")
+    else:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
 
 
 def _valid(entry: dict, static: list[str], versions: dict[str, int]) -> bool:

@@ -175,6 +175,19 @@ def test_unreachable_backend_answers_like_an_empty_cache(settings):
     assert isinstance(caches["default"], ResilientRedisCache)
 
 
+def test_a_flapping_redis_is_logged_once_per_interval(caplog):
+    caplog.set_level(logging.WARNING, logger="aios.cache")
+    breaker = resilient.CircuitBreaker("test", open_seconds=0, log_interval=60)
+    for _ in range(5):  # down, up, down, up, ...
+        breaker.record_failure("get", ConnectionError("refused"))
+        assert breaker.allow()
+        breaker.record_success()
+    messages = [r.getMessage() for r in caplog.records if r.name == "aios.cache"]
+    assert len(messages) == 2
+    assert "unavailable" in messages[0] and "reachable again" in messages[1]
+    assert (breaker.failures, breaker.recoveries) == (5, 5)
+
+
 # --- Redis down at start ---------------------------------------------------------------------
 
 

@@ -562,6 +562,17 @@ def test_cache_disabled_runs_every_view_and_throttling_still_works(settings, cli
     assert statuses == [200, 200, 429]
 
 
+def test_switching_caching_off_and_on_never_brings_back_a_stale_copy(
+    settings, client, alice, agents, django_capture_on_commit_callbacks
+):
+    client.get("/agents/")
+    settings.CACHE_ENABLED = False
+    with django_capture_on_commit_callbacks(execute=True):
+        services.install_agent(user=alice, agent=agents[0])
+    settings.CACHE_ENABLED = True
+    assert client.get("/agents/").json()["results"][0]["installs"] == 1
+
+
 def test_hits_and_misses_are_counted_per_namespace(client, agents):
     from aios.monitoring.metrics import cache_requests
 
