@@ -29,8 +29,8 @@ def seed(*, agents: int = 4) -> SimpleNamespace:
     for user in (owner, other):
         services.install_agent(user=user, agent=listed[0])
         services.create_review(user=user, agent=listed[0], rating=4, title="Good", body="Works.")
-    entry = KnowledgeEntryFactory(user=owner, title="Owner's private note", agent=listed[0])
-    other_entry = KnowledgeEntryFactory(user=other, title="Other's private note")
+    entry = KnowledgeEntryFactory(user=owner, title="Owner-only knowledge note", agent=listed[0])
+    other_entry = KnowledgeEntryFactory(user=other, title="Other-only knowledge note")
     return SimpleNamespace(
         category=category,
         agent=listed[0],
