@@ -392,7 +392,7 @@ class CachePolicy:
         if entry is not None and _valid(entry, static, versions):
             if _now() < entry["soft"]:
                 return self._hit(request, entry, credential, vary_on_accept, "hit")
-            if credential is None or not self.per_user:
+            if shared:  # per-user copies are never served past their TTL
                 if not _lock(key):
                     return self._hit(request, entry, credential, vary_on_accept, "stale")
                 locked = True
