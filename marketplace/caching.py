@@ -146,7 +146,10 @@ def _versions(namespaces: Iterable[str]) -> dict[str, int]:
     if missing:
         for key in missing:
             cache.add(key, _new_version(), timeout=VERSION_TTL)
-        found.update(cache.get_many(missing))  # whoever added first wins
+        # Whoever added first wins. (The file cache's add() is not atomic: two first readers
+        # may each keep their own version; one's copy is then refused by the other, which
+        # costs a recomputation, never a stale answer.)
+        found.update(cache.get_many(missing))
     return {keys[key]: value for key, value in found.items()}
 
 
