@@ -140,19 +140,25 @@ def generate_icon(*, slug: str, name: str, storage=default_storage) -> str:
 
 
 def generate_demo_icons(*, limit: int = 200, storage=default_storage) -> int:
-    """Give generated icons to the `limit` agents the home and browse pages show first.
+    """Give generated icons to about `limit` agents: the first ones the home page shelves and
+    the browse sorts show (featured, top rated, most installed, newest).
 
     The others keep the CSS initials badge the templates draw for an agent without an icon,
-    which keeps seeding at bench scale fast. Returns how many agents got an icon.
+    which keeps seeding at bench scale fast. Returns how many agents got a new icon.
     """
     from . import caching
     from .models import Agent
 
-    agents = (
-        Agent.objects.listed()
-        .order_by("-is_featured", "-rating_average", "-install_count", "-id")
-        .only("pk", "slug", "name", "icon")[:limit]
+    listed = Agent.objects.listed()
+    per_list = max(limit // 4, 1)
+    firsts = (
+        listed.featured().ordered("-rating"),
+        listed.ordered("-rating"),
+        listed.ordered("-installs"),
+        listed.ordered("-created"),
     )
+    ids = {pk for qs in firsts for pk in qs.values_list("pk", flat=True)[:per_list]}
+    agents = Agent.objects.filter(pk__in=ids).order_by("pk").only("pk", "slug", "name", "icon")
     changed = []
     for agent in agents:
         icon_name = generate_icon(slug=agent.slug, name=agent.name, storage=storage)
