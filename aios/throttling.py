@@ -21,6 +21,7 @@ from django.conf import settings
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.forms import AuthenticationForm
 from django.core.cache import cache
+from django.http import HttpResponseRedirect
 from rest_framework import exceptions
 
 log = logging.getLogger(__name__)
@@ -137,6 +138,38 @@ class ThrottledLoginView(auth_views.LoginView):
             response.status_code = 429
             response["Retry-After"] = str(form.throttled_for)
         return response
+
+
+# --- Password reset: no mail bombing --------------------------------------------------------
+
+RESETS_PER_WINDOW = 5  # reset mails per address asked for, and per client address
+
+
+def reset_allowed(request, email: str) -> bool:
+    """Count one reset request; False once the address or the asker is over the limit."""
+    bucket = int(time.time() // _window())
+    keys = [
+        f"{KEY_PREFIX}:reset:mail:{_digest(email.strip().casefold())}:{bucket}",
+        f"{KEY_PREFIX}:reset:addr:{_digest(client_address(request))}:{bucket}",
+    ]
+    try:
+        counts = []
+        for key in keys:
+            cache.add(key, 0, timeout=_window() + 60)
+            counts.append(cache.incr(key))
+    except Exception:  # ValueError (expired meanwhile) or a cache outage: let the mail go
+        return True
+    return max(counts) <= RESETS_PER_WINDOW
+
+
+class ThrottledPasswordResetView(auth_views.PasswordResetView):
+    """Django's reset view; over the limit it sends nothing but answers exactly the same."""
+
+    def form_valid(self, form):
+        if not reset_allowed(self.request, form.cleaned_data["email"]):
+            log.warning("password reset throttled for %s", client_address(self.request))
+            return HttpResponseRedirect(self.get_success_url())
+        return super().form_valid(form)
 
 
 # --- API: the token endpoint --------------------------------------------------------------

@@ -4,6 +4,8 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
+from aios.throttling import ThrottledPasswordResetView
+
 # The public API (issue 3): reverse("api:agent-list"), reverse("api:knowledge-entry-detail").
 API_V1 = [
     path("", include("marketplace.api.urls")),
@@ -21,8 +23,9 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
     path("knowledge/", include("knowledge.urls")),
-    # Password reset (Django's views): the same answer whether or not an account has the address.
-    path("accounts/password/reset/", auth_views.PasswordResetView.as_view(), name="password_reset"),
+    # Password reset (Django's views): the same answer whether or not an account has the address,
+    # and no more than a few mails per address and asker (aios.throttling).
+    path("accounts/password/reset/", ThrottledPasswordResetView.as_view(), name="password_reset"),
     path(
         "accounts/password/reset/sent/",
         auth_views.PasswordResetDoneView.as_view(),

@@ -57,3 +57,19 @@ def test_reset_pages_use_the_site_layout(client):
         assert 'class="site-header"' in response.content.decode()
     broken = client.get(reverse("password_reset_confirm", args=["MQ", "set-password"]))
     assert "This link no longer works" in broken.content.decode()
+
+
+@pytest.mark.django_db
+def test_repeated_resets_stop_mailing_but_answer_the_same(client):
+    from aios.throttling import RESETS_PER_WINDOW
+
+    UserFactory(username="fay", email="fay@example.com")
+    answers = [_ask(client, "fay@example.com") for _ in range(RESETS_PER_WINDOW + 3)]
+    assert len(mail.outbox) == RESETS_PER_WINDOW  # no mail bombing of fay
+    first, last = answers[0], answers[-1]
+    assert last.redirect_chain == first.redirect_chain
+    assert _without_csrf(last.content.decode()) == _without_csrf(first.content.decode())
+    # Another person asking from another address still gets their mail.
+    UserFactory(username="gus", email="gus@example.com")
+    client.post(reverse("password_reset"), {"email": "gus@example.com"}, REMOTE_ADDR="10.7.7.7")
+    assert len(mail.outbox) == RESETS_PER_WINDOW + 1
