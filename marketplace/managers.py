@@ -126,8 +126,6 @@ class AgentQuerySet(models.QuerySet):
 
 
 class CategoryQuerySet(models.QuerySet):
-    """For `CategoryQuerySet(Category)`: Category keeps Django's default manager."""
-
     def with_agent_counts(self):
         """Adds `agent_count`: the category's listed agents (one GROUP BY, no per-row query)."""
         return self.annotate(

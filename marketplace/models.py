@@ -4,7 +4,7 @@ from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
 
-from .managers import AgentQuerySet, InstallationQuerySet, ReviewQuerySet
+from .managers import AgentQuerySet, CategoryQuerySet, InstallationQuerySet, ReviewQuerySet
 
 RATINGS = (1, 2, 3, 4, 5)
 
@@ -14,6 +14,8 @@ class Category(models.Model):
     slug = models.SlugField(max_length=80, unique=True)
     description = models.TextField(blank=True)
     position = models.PositiveSmallIntegerField(default=0)
+
+    objects = CategoryQuerySet.as_manager()
 
     class Meta:
         ordering = ["position", "name"]

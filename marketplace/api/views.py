@@ -24,7 +24,6 @@ from rest_framework.views import APIView
 from aios import throttling
 from aios.pagination import KeysetPagination
 from marketplace import services
-from marketplace.managers import CategoryQuerySet
 from marketplace.models import Agent, Category, Installation, Review
 from marketplace.search import search_agents, search_facets, search_ordering
 from marketplace.stats import marketplace_stats
@@ -144,7 +143,7 @@ class CategoryListView(generics.ListAPIView):
         return ("position", "asc")
 
     def get_queryset(self):
-        return CategoryQuerySet(Category).with_agent_counts()
+        return Category.objects.with_agent_counts()
 
     @extend_schema(
         operation_id="categories_list",
