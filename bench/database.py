@@ -54,12 +54,20 @@ def create_database_if_missing(url: str) -> bool:
         return True
 
 
-def manage(args: list[str], env: dict, *, log) -> None:
+def manage(args: list[str], env: dict, *, log, attempts: int = 3) -> None:
+    """manage.py in a child process; retried, since a shared PostgreSQL may be out of slots."""
     started = time.monotonic()
     log(f"manage.py {' '.join(args)}")
-    subprocess.run(  # noqa: S603
-        [sys.executable, str(ROOT_DIR / "manage.py"), *args], env=env, cwd=ROOT_DIR, check=True
-    )
+    for attempt in range(1, attempts + 1):
+        done = subprocess.run(  # noqa: S603
+            [sys.executable, str(ROOT_DIR / "manage.py"), *args], env=env, cwd=ROOT_DIR
+        )
+        if done.returncode == 0:
+            break
+        if attempt == attempts:
+            raise subprocess.CalledProcessError(done.returncode, done.args)
+        log(f"  failed (exit {done.returncode}); retrying in 15 s")
+        time.sleep(15)
     log(f"  done in {time.monotonic() - started:.1f} s")
 
 

@@ -22,7 +22,7 @@ class Fixture:
     agents_by_popularity: list[int]  # listed agents, most installed first
     user_id: int  # a user with at least a page of installations and knowledge entries
     token: str
-    search_term: str  # a mid-frequency word of agent names: a typical, specific search
+    search_term: str  # a word matching about 1 % of the agents by name: a typical search
     broad_term: str  # the most frequent word: the widest search anyone would type
     search_terms: list[str]  # most frequent name words first, plus typo'd variants
     load_user_ids: list[int]
@@ -77,6 +77,11 @@ def build_fixture() -> Fixture:
         for t in (Token.objects.get_or_create(user_id=pk)[0] for pk in {user_id, *load_users})
     }
     terms = _search_terms([name for _, name in agents])
+    # The typical search: the word whose name matches come closest to 1 % of the agents
+    # (a specific need, "translator"), not the commonest word (which matches a fifth).
+    target = max(1, len(agents) // 100)
+    matches = {w: listed.filter(name__icontains=w).count() for w in terms[:40]}
+    typical = min(matches, key=lambda w: (abs(matches[w] - target), w))
     return Fixture(
         category_slug=by_agents[0],
         categories_by_popularity=list(by_installs),
@@ -84,7 +89,7 @@ def build_fixture() -> Fixture:
         agents_by_popularity=[pk for pk, _ in agents],
         user_id=user_id,
         token=tokens[user_id],
-        search_term=terms[min(9, len(terms) - 1)],
+        search_term=typical,
         broad_term=terms[0],
         search_terms=terms,
         load_user_ids=load_users,
