@@ -81,7 +81,7 @@ def test_an_exhausted_pool_answers_503_within_the_pool_timeout_and_recovers(app_
     assert response.status_code == 503
     assert int(response.headers["Retry-After"]) > 0
     assert response.json()["code"] == "pool_timeout"
-    assert 0.9 <= elapsed < 3, elapsed  # the pool timeout (1 s), not the worker timeout (35 s)
+    assert 0.9 <= elapsed < 5, elapsed  # the pool timeout (1 s), not the worker timeout (35 s)
 
     api, _ = _get(server, "/api/v1/marketplace/categories/", params={"page_size": 2})
     assert api.status_code in (200, 503)  # may be served from the cache; never a 500
@@ -90,7 +90,7 @@ def test_an_exhausted_pool_answers_503_within_the_pool_timeout_and_recovers(app_
     assert holder["response"].status_code == 200  # the holder itself was not disturbed
     response, elapsed = _get(server, f"/agents/{seeded.agent.slug}/reviews/")
     assert response.status_code == 200
-    assert elapsed < 1
+    assert elapsed < 3  # served at once: nothing left queued behind the pool
 
 
 def _busy_sleeper() -> bool:
@@ -110,7 +110,7 @@ def test_a_runaway_query_is_cut_by_the_statement_timeout_and_answered_503(app_se
     assert response.status_code == 503
     assert response.json()["code"] == "statement_timeout"
     assert int(response.headers["Retry-After"]) > 0
-    assert 1.4 <= elapsed < 4, elapsed
+    assert 1.4 <= elapsed < 6, elapsed  # the statement timeout, well before the worker one
     assert not _busy_sleeper()  # cancelled in the database too, not only answered
     response, elapsed = _get(server, "/faults/sleep/0/")
     assert response.status_code == 200
