@@ -80,6 +80,8 @@ print(json.dumps({
     "csrf_cookie": response.cookies["csrftoken"].output(),
     "ssl_redirect": s.SECURE_SSL_REDIRECT,
     "hasher": get_hasher().algorithm,
+    "plain_page": Client().get("/accounts/login/").status_code,
+    "plain_probe": Client().get("/healthz").status_code,
     "hash": make_password("correct horse battery staple")[:9],
 }))
 """
@@ -100,6 +102,8 @@ def test_production_sends_hsts_and_secure_httponly_cookies_and_hashes_with_argon
     assert "Secure" in knobs["csrf_cookie"] and "HttpOnly" in knobs["csrf_cookie"]
     assert knobs["hasher"] == "argon2"
     assert knobs["hash"] == "argon2$ar"  # argon2-cffi is installed and really used
+    assert knobs["plain_page"] == 301  # to HTTPS
+    assert knobs["plain_probe"] == 200  # health probes stay on plain HTTP
 
 
 def test_development_keeps_cookies_usable_over_plain_http(tmp_path):
