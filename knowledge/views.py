@@ -6,6 +6,8 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods, require_safe
 
 from aios.pagination import InvalidCursor, paginate_keyset
+from marketplace import caching
+from marketplace.caching import cached_response
 
 from .forms import KnowledgeEntryForm, KnowledgeFilterForm
 from .models import KnowledgeEntry
@@ -19,6 +21,8 @@ def _own(request, pk):
     return get_object_or_404(entries, pk=pk)
 
 
+# Entries name their agent: an agent's rename (a listings change) retires them too.
+@cached_response("user", ttl=caching.USER_TTL, per_user=True, depends_on=[caching.LISTS_NS])
 @login_required
 @require_safe
 def entry_list(request):
@@ -44,6 +48,7 @@ def entry_list(request):
     return render(request, "knowledge/entry_list.html", context, status=status)
 
 
+@cached_response("user", ttl=caching.USER_TTL, per_user=True, depends_on=[caching.LISTS_NS])
 @login_required
 @require_safe
 def entry_detail(request, pk):

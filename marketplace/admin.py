@@ -148,6 +148,10 @@ class ReviewAdmin(admin.ModelAdmin):
     def has_add_permission(self, request):
         return False
 
+    def save_model(self, request, obj, form, change):
+        # Through the service, so the cached agent pages and the author's data are retired.
+        services.update_review(review=obj, title=obj.title, body=obj.body)
+
     def delete_model(self, request, obj):
         services.delete_review(review=obj)
 

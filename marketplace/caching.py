@@ -27,6 +27,18 @@ Opting a view in
     `depends(request, agent_ns(agent.pk))`. Such a response is stored as a hint the first
     time and as a servable copy from the second request on (see "Why it is never stale").
 
+Where it is on (every cacheable GET; writes are never cached)
+    API (marketplace/api/views.py, knowledge/api/views.py): agents, featured, categories,
+    stats and search GET under "lists"; an agent's detail ("agent:{pk}", per user) and its
+    reviews ("agent:{pk}", shared); my installations, my review of an agent and knowledge
+    list / detail under "user" (per user).
+    Pages (marketplace/views.py, knowledge/views.py): home, browse, search and stats under
+    "lists"; an agent's page and its reviews page under "agent" (declared with `depends`);
+    my agents and knowledge list / detail under "user". Every page is `per_user`: the
+    signed-in header names the user and carries the logout form's CSRF token.
+    Views whose rows show agent cards or names (my installations, my agents, knowledge)
+    also depend on "lists", so any agent change retires them.
+
 Namespaces, TTLs and who retires them
     lists      listings, featured, categories, search, stats (LISTS_TTL, FEATURED_TTL,
                STATS_TTL). Retired by every `forget()` (services: install, uninstall,
@@ -48,8 +60,15 @@ What a hit costs
     authentication can have stored; logging out, a password change, deactivation or a
     deleted token retire the user's namespace, so the old credential misses and
     re-authenticates. What still goes unnoticed: a session that simply expires by age can
-    read its own copies for up to USER_TTL. A hit also skips DRF's throttles (hits are what
-    they protect the database from).
+    read its own copies for up to USER_TTL.
+
+Hits skip DRF's throttles (a deliberate choice)
+    The throttles (anon, user, and the tighter `search` scope) exist to bound the database
+    and CPU work one client can cause; a hit causes none (two cache round trips, no view),
+    and its throttle bookkeeping would cost more cache round trips than the hit itself.
+    Every miss still runs the view and its throttles, so a client walking through uncached
+    variants (new queries, new cursors) is throttled exactly as without this cache. Request
+    floods against one warm URL are the reverse proxy's rate limits' job.
 
 Why it is never stale (or someone else's)
     Every entry records the version of each namespace it depends on, read *before* the view
@@ -651,7 +670,21 @@ def _marketplace_wide(sender, instance, **kwargs):
     forget_all_on_commit()
 
 
-def _user_changed(sender, instance, **kwargs):
+AUTHOR_FIELDS = {"username", "first_name", "last_name"}  # what the agent pages show of a reviewer
+
+
+def _user_saved(sender, instance, created=False, update_fields=None, **kwargs):
+    agent_ids = []
+    if not created and (update_fields is None or AUTHOR_FIELDS & set(update_fields)):
+        # A rename shows on the pages of every agent the user reviewed. (A login saves
+        # only last_login: no query.)
+        agent_ids = list(instance.reviews.values_list("agent_id", flat=True))
+    forget_on_commit(user_ids=[instance.pk], agent_ids=agent_ids, lists=False)
+
+
+def _user_deleted(sender, instance, **kwargs):
+    # Their reviews and installs went with them: services.recount_agents_of_deleted_user
+    # retires those agents.
     forget_on_commit(user_ids=[instance.pk], lists=False)
 
 
@@ -680,8 +713,8 @@ def connect_receivers() -> None:
         post_delete.connect(_marketplace_wide, sender=model, dispatch_uid=f"mkt-cache-{name}-del")
     # A credential that stops being valid must stop matching the user's cached copies.
     user_model = get_user_model()
-    post_save.connect(_user_changed, sender=user_model, dispatch_uid="mkt-cache-user-save")
-    post_delete.connect(_user_changed, sender=user_model, dispatch_uid="mkt-cache-user-del")
+    post_save.connect(_user_saved, sender=user_model, dispatch_uid="mkt-cache-user-save")
+    post_delete.connect(_user_deleted, sender=user_model, dispatch_uid="mkt-cache-user-del")
     user_logged_out.connect(_user_logged_out, dispatch_uid="mkt-cache-logout")
     owned = []
     if apps.is_installed("rest_framework.authtoken"):

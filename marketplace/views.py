@@ -16,7 +16,8 @@ from django.views.decorators.http import require_POST, require_safe
 
 from aios.pagination import InvalidCursor, paginate_keyset
 
-from . import services
+from . import caching, services
+from .caching import agent_ns, cached_response, depends
 from .forms import BrowseForm, ReviewForm, SearchForm, SignupForm
 from .icons import ICON_DIR
 from .models import RATINGS, Agent, Installation, Review
@@ -55,6 +56,9 @@ def _wants_json(request) -> bool:
 # --- Browsing ---------------------------------------------------------------------------------
 
 
+# Pages: anonymous visitors share a copy; a signed-in page (their name, a CSRF token) is
+# cached per user (marketplace.caching).
+@cached_response("lists", ttl=caching.LISTS_TTL, per_user=True)
 @require_safe
 def home(request):
     listed = Agent.objects.listed()
@@ -74,6 +78,7 @@ def home(request):
     return render(request, "marketplace/home.html", context)
 
 
+@cached_response("lists", ttl=caching.LISTS_TTL, per_user=True)
 @require_safe
 def agent_list(request):
     categories = list(Agent.objects.listed().count_by_category())
@@ -96,6 +101,7 @@ def agent_list(request):
     return render(request, "marketplace/agent_list.html", context, status=status)
 
 
+@cached_response("lists", ttl=caching.LISTS_TTL, per_user=True)
 @require_safe
 def search(request):
     form = SearchForm(request.GET)
@@ -121,6 +127,7 @@ def search(request):
     return render(request, "marketplace/search.html", context, status=status)
 
 
+@cached_response("lists", ttl=caching.STATS_TTL, per_user=True)
 @require_safe
 def stats(request):
     data = marketplace_stats()
@@ -166,15 +173,19 @@ def _detail_context(request, agent, *, review_form=None):
     }
 
 
+@cached_response("agent", ttl=caching.DETAIL_TTL, per_user=True)
 @require_safe
 def agent_detail(request, slug):
     agent = get_object_or_404(Agent.objects.listed().for_detail(), slug=slug)
+    depends(request, agent_ns(agent.pk))
     return render(request, "marketplace/agent_detail.html", _detail_context(request, agent))
 
 
+@cached_response("agent", ttl=caching.DETAIL_TTL, per_user=True)
 @require_safe
 def agent_reviews(request, slug):
     agent = get_object_or_404(Agent.objects.listed().for_cards(), slug=slug)
+    depends(request, agent_ns(agent.pk))
     cursor = request.GET.get("cursor") or None
     status = 200
     reviews = Review.objects.for_agent(agent)
@@ -192,6 +203,7 @@ def agent_reviews(request, slug):
     )
 
 
+@cached_response("user", ttl=caching.USER_TTL, per_user=True, depends_on=[caching.LISTS_NS])
 @login_required
 @require_safe
 def my_agents(request):

@@ -8,7 +8,9 @@ from rest_framework.permissions import IsAuthenticated
 
 from aios.pagination import KeysetPagination
 from knowledge.models import KnowledgeEntry
+from marketplace import caching
 from marketplace.api.views import errors, validated
+from marketplace.caching import CachedResponseMixin, cached_response
 
 from .serializers import KnowledgeEntrySerializer, KnowledgeFilterParams
 
@@ -54,11 +56,16 @@ WRITE_ERRORS = errors(400, 401, 403, 404)
         responses={204: None, **errors(401, 403, 404)},
     ),
 )
-class KnowledgeEntryViewSet(viewsets.ModelViewSet):
+class KnowledgeEntryViewSet(CachedResponseMixin, viewsets.ModelViewSet):
     serializer_class = KnowledgeEntrySerializer
     pagination_class = KeysetPagination
     permission_classes = [IsAuthenticated]
     http_method_names = ["get", "post", "put", "patch", "delete", "head", "options"]
+    # Entries name their agent: an agent's rename (a listings change) retires them too.
+    cache_policies = dict.fromkeys(
+        ["list", "retrieve"],
+        cached_response("user", ttl=caching.USER_TTL, per_user=True, depends_on=[caching.LISTS_NS]),
+    )
 
     @cached_property
     def params(self) -> dict:

@@ -23,7 +23,8 @@ from rest_framework.views import APIView
 
 from aios import throttling
 from aios.pagination import KeysetPagination
-from marketplace import services
+from marketplace import caching, services
+from marketplace.caching import CachedResponseMixin, cached_response
 from marketplace.models import Agent, Category, Installation, Review
 from marketplace.search import search_agents, search_facets, search_ordering
 from marketplace.stats import marketplace_stats
@@ -78,7 +79,8 @@ def validated(serializer_class, data, **kwargs) -> dict:
 # --- Agent lists ------------------------------------------------------------------------------
 
 
-class AgentListView(generics.ListAPIView):
+class AgentListView(CachedResponseMixin, generics.ListAPIView):
+    cache_policies = {"get": cached_response("lists", ttl=caching.LISTS_TTL)}
     serializer_class = AgentCardSerializer
     pagination_class = KeysetPagination
     permission_classes = [AllowAny]
@@ -118,6 +120,7 @@ class AgentListView(generics.ListAPIView):
 
 
 class FeaturedAgentListView(AgentListView):
+    cache_policies = {"get": cached_response("lists", ttl=caching.FEATURED_TTL)}
     params_class = OrderingParams
 
     def get_queryset(self):
@@ -134,7 +137,8 @@ class FeaturedAgentListView(AgentListView):
         return super().get(request, *args, **kwargs)
 
 
-class CategoryListView(generics.ListAPIView):
+class CategoryListView(CachedResponseMixin, generics.ListAPIView):
+    cache_policies = {"get": cached_response("lists", ttl=caching.CATEGORIES_TTL)}
     serializer_class = CategorySerializer
     pagination_class = KeysetPagination
     permission_classes = [AllowAny]
@@ -155,7 +159,8 @@ class CategoryListView(generics.ListAPIView):
         return super().get(request, *args, **kwargs)
 
 
-class StatsView(APIView):
+class StatsView(CachedResponseMixin, APIView):
+    cache_policies = {"get": cached_response("lists", ttl=caching.STATS_TTL)}
     permission_classes = [AllowAny]
 
     @extend_schema(
@@ -171,7 +176,9 @@ class StatsView(APIView):
 # --- One agent --------------------------------------------------------------------------------
 
 
-class AgentDetailView(generics.RetrieveAPIView):
+class AgentDetailView(CachedResponseMixin, generics.RetrieveAPIView):
+    # Per user: it carries the viewer's is_installed and my_review.
+    cache_policies = {"get": cached_response("agent:{pk}", ttl=caching.DETAIL_TTL, per_user=True)}
     serializer_class = AgentDetailSerializer
     permission_classes = [AllowAny]
 
@@ -188,9 +195,10 @@ class AgentDetailView(generics.RetrieveAPIView):
         return super().get(request, *args, **kwargs)
 
 
-class AgentSearchView(APIView):
+class AgentSearchView(CachedResponseMixin, APIView):
     """GET with query parameters and POST with a JSON body run the same search."""
 
+    cache_policies = {"get": cached_response("lists", ttl=caching.LISTS_TTL)}  # GET only
     permission_classes = [AllowAny]
     throttle_classes = [AnonRateThrottle, UserRateThrottle, ScopedRateThrottle]
     throttle_scope = "search"
@@ -276,7 +284,13 @@ class InstallView(APIView):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
-class MyInstallationListView(generics.ListAPIView):
+class MyInstallationListView(CachedResponseMixin, generics.ListAPIView):
+    # Its cards show counters every install moves: it follows the listings too.
+    cache_policies = {
+        "get": cached_response(
+            "user", ttl=caching.USER_TTL, per_user=True, depends_on=[caching.LISTS_NS]
+        )
+    }
     serializer_class = InstallationSerializer
     pagination_class = KeysetPagination
     permission_classes = [IsAuthenticated]
@@ -300,7 +314,8 @@ class MyInstallationListView(generics.ListAPIView):
 # --- Reviews ----------------------------------------------------------------------------------
 
 
-class AgentReviewListView(generics.ListAPIView):
+class AgentReviewListView(CachedResponseMixin, generics.ListAPIView):
+    cache_policies = {"get": cached_response("agent:{pk}", ttl=caching.DETAIL_TTL)}
     serializer_class = ReviewSerializer
     pagination_class = KeysetPagination
 
@@ -346,7 +361,12 @@ class AgentReviewListView(generics.ListAPIView):
         return Response(ReviewSerializer(review).data, status=status.HTTP_201_CREATED)
 
 
-class MyReviewView(APIView):
+class MyReviewView(CachedResponseMixin, APIView):
+    cache_policies = {
+        "get": cached_response(
+            "user", ttl=caching.USER_TTL, per_user=True, depends_on=["agent:{pk}"]
+        )
+    }
     permission_classes = [IsAuthenticated]
 
     def get_review(self, request, pk) -> Review:
