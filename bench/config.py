@@ -92,7 +92,7 @@ class Config:
             rounds=int(os.environ.get("BENCH_ROUNDS", 2)),
             connections=int(os.environ.get("BENCH_CONNECTIONS", 16)),
             load_connections=100,
-            load_duration=15,
+            load_duration=int(os.environ.get("BENCH_LOAD_DURATION", 15)),
             query_runs=int(os.environ.get("BENCH_QUERY_RUNS", 40)),
             cold_samples=int(os.environ.get("BENCH_COLD_SAMPLES", 40)),
             workers=int(workers) if workers else None,

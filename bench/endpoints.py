@@ -144,6 +144,15 @@ def measure_endpoint(endpoint, *, fx, slug, cached, uncached, cfg, log) -> dict:
         "cache_control": response_headers.get("cache-control"),
         "cold": cold(cached, path, headers, samples=cfg.cold_samples),
     }
+    if not cfg.smoke:
+        # Untimed: each worker's first requests to a view pay for imports and connections.
+        for server, variant_path in variants.values():
+            wrk.run(
+                server.url(variant_path),
+                connections=cfg.connections,
+                duration=1,
+                headers=header_lines if variant_path != "/floor/" else (),
+            )
     for connections in sorted({1, cfg.connections}):
         runs = {name: [] for name in variants}
         for _ in range(cfg.rounds):
@@ -162,8 +171,9 @@ def measure_endpoint(endpoint, *, fx, slug, cached, uncached, cfg, log) -> dict:
         for name, measured in runs.items():
             level[name] = wrk.summarize(measured)
             if name != "floor":
-                ratios = [r["rps"] / f["rps"] for r, f in zip(measured, runs["floor"], strict=True)]
-                level[name]["ratio_to_floor"] = round(median(ratios), 3)
+                pairs = zip(measured, runs["floor"], strict=True)
+                ratios = [r["rps"] / f["rps"] for r, f in pairs if f["rps"]]
+                level[name]["ratio_to_floor"] = round(median(ratios), 3) if ratios else None
         result[f"c{connections}"] = level
     log(
         f"  {endpoint.title}: warm p50 {result['c1']['ours_warm']['p50_ms']} ms, "

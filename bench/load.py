@@ -6,7 +6,9 @@ users (pre-created tokens) reading their installations and knowledge, and about 
 services (counters stay exact), so every run starts from the same data.
 """
 
+import itertools
 import json
+import random
 import re
 import time
 from datetime import UTC, datetime
@@ -65,21 +67,28 @@ def _lua(value) -> str:
 
 
 def _review_pairs(fx: Fixture) -> tuple[list[int], list[int]]:
-    """(user index 1-based, agent id) pairs with no review yet, users in turn, agents by rank."""
+    """(user index 1-based, agent id) pairs with no review yet: users in turn, agents drawn
+    Zipf-distributed like every other pick (popular agents get most reviews, not all)."""
+    rng = random.Random(7)
+    agents = fx.agents_by_popularity
+    cumulative = list(itertools.accumulate(1 / rank for rank in range(1, len(agents) + 1)))
     taken = reviewed_pairs(fx.load_user_ids)
-    pointers = [0] * len(fx.load_user_ids)
-    users, agents = [], []
+    users, chosen = [], []
     for k in range(REVIEW_PAIRS):
         u = k % len(fx.load_user_ids)
         user_id = fx.load_user_ids[u]
-        while pointers[u] < len(fx.agents_by_popularity):
-            agent_id = fx.agents_by_popularity[pointers[u]]
-            pointers[u] += 1
+        for _ in range(50):  # a user who reviewed every popular agent gets a random one
+            agent_id = rng.choices(agents, cum_weights=cumulative)[0]
             if (user_id, agent_id) not in taken:
-                users.append(u + 1)
-                agents.append(agent_id)
                 break
-    return users, agents
+        else:
+            agent_id = next((a for a in agents if (user_id, a) not in taken), None)
+            if agent_id is None:
+                continue
+        taken.add((user_id, agent_id))
+        users.append(u + 1)
+        chosen.append(agent_id)
+    return users, chosen
 
 
 def build_mix(fx: Fixture) -> tuple[dict, list[dict]]:

@@ -55,7 +55,8 @@ def evaluate_targets(results: dict) -> list[dict]:
             continue
         ratio = row[f"c{n}"]["ours_warm"]["ratio_to_floor"]
         p50 = row["c1"]["ours_warm"]["p50_ms"]
-        out.append(_target(name, f"{ratio}x, p50 {_ms(p50)} ms", ratio >= 0.85 and p50 < 2))
+        met = None if ratio is None else ratio >= 0.85 and p50 < 2
+        out.append(_target(name, f"{ratio}x, p50 {_ms(p50)} ms", met))
     row = endpoints.get("agent_list")
     if row and "not_measured" not in row:
         ratio = row[f"c{n}"]["ours_uncached"]["ratio_to_floor"]
@@ -64,7 +65,7 @@ def evaluate_targets(results: dict) -> list[dict]:
             _target(
                 "uncached agent list >= 0.30x floor",
                 f"{ratio}x (naive DRF: {naive}x)",
-                ratio >= 0.30,
+                None if ratio is None else ratio >= 0.30,
             )
         )
     row = endpoints.get("search")
