@@ -432,6 +432,26 @@ def render(results: dict) -> str:
             lines += [f"- {name}: `{text.strip().splitlines()[-1]}`"]
         lines.append("")
     lines += [
+        "## Method and caveats",
+        "",
+        "- gunicorn runs `aios/gunicorn.conf.py` with `bench.settings`: production settings "
+        "(DEBUG off, a random secret key, the same middleware) plus the /naive/ and /floor/ "
+        "routes. Two deliberate differences: throttle rates are raised (every request comes "
+        "from 127.0.0.1; the throttle classes still run) and the psycopg pool is 1 + 2 "
+        "connections per worker (a sync worker holds one; the production minimum of 20 per "
+        "worker would exhaust this shared PostgreSQL).",
+        "- Naive queries run with index scans disabled for their main statement (as if only "
+        "primary keys were indexed), a COUNT for LimitOffset, and one query per nested object.",
+        "- Cold = one request right after the bench Redis database was emptied (a true miss, "
+        "which also fills the cache). Uncached = a second gunicorn with CACHE_ENABLED=false.",
+        "- The mix draws agents, categories and search terms Zipf-distributed (s = 1) by "
+        "popularity; search terms are the commonest words of agent names, commonest first, so "
+        "broad searches dominate (pessimistic for search). Signed-in requests use 200 seeded "
+        "users' tokens; reviews go to (user, agent) pairs without a review, so no 409 is "
+        "expected. Writes are undone afterwards through the services.",
+        "- gunicorn's `max_requests` recycling (production setting) stays on: a recycled "
+        "worker's first requests are part of the figures.",
+        "",
         "## Reproduce",
         "",
         "`make bench` (add `BENCH_ARGS=--with-10x` for the scale section; `make bench-smoke` "
