@@ -35,7 +35,7 @@ def _wrk_version() -> str | None:
     if not shutil.which("wrk"):
         return None
     out = subprocess.run(["wrk", "--version"], capture_output=True, text=True)  # noqa: S607
-    return (out.stdout or out.stderr).splitlines()[0].strip()
+    return (out.stdout or out.stderr).splitlines()[0].split(" Copyright")[0].strip()
 
 
 def describe(*, database_url: str, redis_url: str, workers: int) -> dict:
