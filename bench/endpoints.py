@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 from django.core.cache import cache
 from django.urls import Resolver404, resolve
 
-from . import wrk
+from . import appmetrics, wrk
 from .fixture import Fixture
 
 
@@ -157,19 +157,27 @@ def measure_endpoint(endpoint, *, fx, slug, cached, uncached, cfg, log) -> dict:
         runs = {name: [] for name in variants}
         for _ in range(cfg.rounds):
             for name, (server, variant_path) in variants.items():
+                before = None
                 if name == "ours_warm":
                     server.get(variant_path, headers)  # fill the cache
-                runs[name].append(
-                    wrk.run(
-                        server.url(variant_path),
-                        connections=connections,
-                        duration=cfg.duration,
-                        headers=header_lines if name != "floor" else (),
-                    )
+                    before = appmetrics.metrics_text(server)
+                run = wrk.run(
+                    server.url(variant_path),
+                    connections=connections,
+                    duration=cfg.duration,
+                    headers=header_lines if name != "floor" else (),
                 )
+                if before is not None:
+                    # Proof that "warm" was served from the cache (the app's own counters).
+                    counted = appmetrics.hit_rate(before, appmetrics.metrics_text(server) or "")
+                    run["cache_hit_rate"] = counted["hit_rate"] if counted else None
+                runs[name].append(run)
         level = {}
         for name, measured in runs.items():
             level[name] = wrk.summarize(measured)
+            rates = [r["cache_hit_rate"] for r in measured if r.get("cache_hit_rate") is not None]
+            if rates:
+                level[name]["cache_hit_rate"] = min(rates)
             if name != "floor":
                 pairs = zip(measured, runs["floor"], strict=True)
                 ratios = [r["rps"] / f["rps"] for r, f in pairs if f["rps"]]

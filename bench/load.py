@@ -9,7 +9,6 @@ services (counters stay exact), so every run starts from the same data.
 import itertools
 import json
 import random
-import re
 import time
 from datetime import UTC, datetime
 
@@ -19,7 +18,7 @@ from django.contrib.auth import get_user_model
 from marketplace import services
 from marketplace.models import Installation, Review
 
-from . import wrk
+from . import appmetrics, wrk
 from .config import SCRATCH_DIR
 from .database import MONITORING_TOKEN
 from .endpoints import route_exists
@@ -117,88 +116,6 @@ def build_mix(fx: Fixture) -> tuple[dict, list[dict]]:
 
 # --- cache hit rate --------------------------------------------------------------------------
 
-_SAMPLE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})?\s+([-+0-9.eE]+|NaN)")
-
-
-def _metric_sums(text: str) -> dict[str, float]:
-    sums = {}
-    for line in text.splitlines():
-        match = _SAMPLE.match(line)
-        if match and "cache" in match.group(1):
-            try:
-                value = float(match.group(3))
-            except ValueError:
-                continue
-            sums[match.group(1)] = sums.get(match.group(1), 0.0) + value
-    return sums
-
-
-def _metrics_text(server) -> str | None:
-    if not route_exists("/metrics"):
-        return None
-    status, _, body = server.get("/metrics")
-    return body.decode(errors="replace") if status == 200 else None
-
-
-def _app_cache_counts(text: str) -> dict[tuple[str, str], float]:
-    """{(namespace, hit|miss): count} from the app's aios_cache_requests_total."""
-    counts = {}
-    for line in text.splitlines():
-        match = _SAMPLE.match(line)
-        if not match or match.group(1) != "aios_cache_requests_total":
-            continue
-        labels = dict(re.findall(r'(\w+)="([^"]*)"', match.group(2) or ""))
-        key = (labels.get("namespace", "?"), labels.get("result", "?"))
-        counts[key] = counts.get(key, 0.0) + float(match.group(3))
-    return counts
-
-
-def _hit_rate_from_metrics(before: str, after: str) -> dict | None:
-    old, new = _app_cache_counts(before), _app_cache_counts(after)
-    delta = {k: v - old.get(k, 0.0) for k, v in new.items()}
-    if delta:
-        hits = sum(v for (_, result), v in delta.items() if result == "hit")
-        misses = sum(v for (_, result), v in delta.items() if result == "miss")
-        per_namespace = {}
-        for namespace in sorted({ns for ns, _ in delta}):
-            h, m = delta.get((namespace, "hit"), 0.0), delta.get((namespace, "miss"), 0.0)
-            if h + m:
-                per_namespace[namespace] = {
-                    "hits": h,
-                    "misses": m,
-                    "hit_rate": round(h / (h + m), 4),
-                }
-        if hits + misses > 0:
-            return {
-                "hit_rate": round(hits / (hits + misses), 4),
-                "hits": hits,
-                "misses": misses,
-                "per_namespace": per_namespace,
-                "source": "the app's metrics (/metrics, aios_cache_requests_total by namespace "
-                "and result; deltas over the measured run)",
-            }
-    # Otherwise a hits/misses pair of counters, e.g. django-prometheus's cache metrics.
-    old, new = _metric_sums(before), _metric_sums(after)
-    delta = {k: new[k] - old.get(k, 0.0) for k in new}
-    pairs = []
-    for name in sorted(delta):
-        if "hit" in name and "rate" not in name:
-            miss = name.replace("hits", "misses").replace("hit", "miss")
-            if miss in delta and miss != name:
-                pairs.append((name, miss))
-    if not pairs:
-        return None
-    hits_name, miss_name = pairs[0]
-    hits, misses = delta[hits_name], delta[miss_name]
-    if hits + misses <= 0:
-        return None
-    return {
-        "hit_rate": round(hits / (hits + misses), 4),
-        "hits": hits,
-        "misses": misses,
-        "source": f"app metrics (/metrics: {hits_name} / {miss_name}, deltas over the run)",
-    }
-
 
 def _redis_keyspace(redis_url: str) -> tuple[int, int]:
     stats = redis.Redis.from_url(redis_url).info("stats")
@@ -256,7 +173,7 @@ def run_section(*, fx: Fixture, server, cfg, log) -> dict:
         server.url("/"), connections=cfg.load_connections, duration=min(3, cfg.load_duration),
         script=wrk.MIX_LUA, script_args=[data_file, 0],
     )  # fmt: skip
-    metrics_before = _metrics_text(server)
+    metrics_before = appmetrics.metrics_text(server)
     keyspace_before = _redis_keyspace(cfg.redis_url)
     started = time.monotonic()
     result = wrk.run(
@@ -267,12 +184,12 @@ def run_section(*, fx: Fixture, server, cfg, log) -> dict:
         script_args=[data_file, REVIEW_PAIRS // 2],
     )
     log(f"  load: {result['rps']} req/s, p95 {result['p95_ms']} ms, p99 {result['p99_ms']} ms")
-    metrics_after = _metrics_text(server)
+    metrics_after = appmetrics.metrics_text(server)
     keyspace_after = _redis_keyspace(cfg.redis_url)
 
     hit_rate = None
     if metrics_before and metrics_after:
-        hit_rate = _hit_rate_from_metrics(metrics_before, metrics_after)
+        hit_rate = appmetrics.hit_rate(metrics_before, metrics_after)
     if hit_rate is None:
         hits = keyspace_after[0] - keyspace_before[0]
         misses = keyspace_after[1] - keyspace_before[1]

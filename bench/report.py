@@ -247,7 +247,7 @@ def render(results: dict) -> str:
         rows = []
         for r in e["rows"]:
             if "not_measured" in r:
-                rows.append([r["title"], f"not measured: {r['not_measured']}", "", "", "", ""])
+                rows.append([r["title"], f"not measured: {r['not_measured']}", "", "", "", "", ""])
                 continue
             c1 = r["c1"]
             naive = c1.get("naive")
@@ -262,6 +262,7 @@ def render(results: dict) -> str:
                     f"{_ms(c1['ours_uncached']['p50_ms'])} / {_ms(c1['ours_uncached']['p99_ms'])}",
                     f"{_ms(r['cold']['p50_ms'])} / {_ms(r['cold']['p95_ms'])} / {_ms(r['cold']['p99_ms'])}",  # noqa: E501
                     f"{_ms(c1['ours_warm']['p50_ms'])} / {_ms(c1['ours_warm']['p95_ms'])} / {_ms(c1['ours_warm']['p99_ms'])}",  # noqa: E501
+                    _pct(c1["ours_warm"].get("cache_hit_rate")),
                     improvement,
                 ]
             )
@@ -272,6 +273,7 @@ def render(results: dict) -> str:
                 "After, uncached p50 / p99",
                 "After, cold p50 / p95 / p99",
                 "After, warm p50 / p95 / p99",
+                "Warm hit rate (app metrics)",
                 "Improvement (p50, warm)",
             ],
             rows,
