@@ -14,8 +14,6 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 
-pytestmark = [pytest.mark.postgres, pytest.mark.slow]
-
 ROOT = Path(settings.BASE_DIR)
 
 
@@ -34,6 +32,8 @@ def smoke(tmp_path_factory):
     return out, json.loads((out / "results.json").read_text())
 
 
+@pytest.mark.postgres
+@pytest.mark.slow
 def test_smoke_run_writes_the_report_and_every_figure(smoke):
     out, results = smoke
     assert results["smoke"] is True
@@ -46,6 +46,8 @@ def test_smoke_run_writes_the_report_and_every_figure(smoke):
     assert results["machine"]["postgresql"]
 
 
+@pytest.mark.postgres
+@pytest.mark.slow
 def test_query_section_times_the_five_report_queries_and_saves_their_plans(smoke):
     out, results = smoke
     rows = results["sections"]["query"]["rows"]
@@ -64,6 +66,8 @@ def test_query_section_times_the_five_report_queries_and_saves_their_plans(smoke
     assert depth["cursor_deep_over_first"] > 0
 
 
+@pytest.mark.postgres
+@pytest.mark.slow
 @pytest.mark.skipif(not shutil.which("wrk"), reason="needs wrk (apt-get install -y wrk)")
 def test_endpoint_and_load_sections_measure_against_the_floor(smoke):
     _, results = smoke
@@ -84,3 +88,71 @@ def test_endpoint_and_load_sections_measure_against_the_floor(smoke):
         assert load["cache"]["source"]
     memory = results["sections"]["memory"]
     assert memory["workers"] and all(w["VmRSS_mb"] > 0 for w in memory["workers"])
+
+
+# --- the harness's pure parts, on both backends ---------------------------------------------
+
+
+def test_report_says_what_was_not_measured_instead_of_inventing_figures():
+    from bench import report
+
+    results = {
+        "finished_at": "2026-01-01T00:00:00+00:00",
+        "command": "python -m bench --sections query",
+        "smoke": False,
+        "machine": {},
+        "sections": {"load": {"not_measured": "no endpoint of the mix exists yet"}},
+        "errors": {"query": "Traceback ...\nRuntimeError: boom"},
+    }
+    results["targets"] = report.evaluate_targets(results)
+    text = report.render(results)
+    assert "Not measured: no endpoint of the mix exists yet." in text
+    assert "Not measured: the harness failed in this section" in text
+    assert "RuntimeError: boom" in text
+    assert all(t["met"] is None for t in results["targets"])
+
+
+def test_cache_hit_rate_comes_from_the_apps_counter_deltas():
+    from bench import appmetrics
+
+    def scrape(hits, misses):
+        return (
+            "# TYPE aios_cache_requests_total counter\n"
+            f'aios_cache_requests_total{{namespace="lists",result="hit"}} {hits}\n'
+            f'aios_cache_requests_total{{namespace="lists",result="miss"}} {misses}\n'
+            f'aios_cache_requests_total{{namespace="user",result="miss"}} {misses}\n'
+        )
+
+    rate = appmetrics.hit_rate(scrape(10, 5), scrape(100, 15))
+    assert rate["hits"] == 90 and rate["misses"] == 20  # 10 lists + 10 user misses
+    assert rate["hit_rate"] == round(90 / 110, 4)
+    assert rate["per_namespace"]["user"]["hit_rate"] == 0
+    assert appmetrics.hit_rate(scrape(10, 5), scrape(10, 5)) is None  # no traffic: no rate
+
+
+def test_review_pairs_of_the_mix_never_repeat_or_hit_an_existing_review(db):
+    from bench.fixture import Fixture
+    from bench.load import _review_pairs
+    from tests.factories import AgentFactory, ReviewFactory, UserFactory
+
+    users = UserFactory.create_batch(3)
+    agents = AgentFactory.create_batch(4)
+    ReviewFactory(user=users[0], agent=agents[0])
+    fx = Fixture(
+        category_slug="",
+        categories_by_popularity=[],
+        agent_id=agents[0].pk,
+        agents_by_popularity=[a.pk for a in agents],
+        user_id=users[0].pk,
+        token="",
+        search_term="",
+        broad_term="",
+        search_terms=[],
+        load_user_ids=[u.pk for u in users],
+        load_tokens=["a", "b", "c"],
+    )
+    user_indexes, agent_ids = _review_pairs(fx)
+    pairs = [(users[i - 1].pk, a) for i, a in zip(user_indexes, agent_ids, strict=True)]
+    assert len(pairs) == 3 * 4 - 1  # every free pair once, then no more
+    assert len(set(pairs)) == len(pairs)
+    assert (users[0].pk, agents[0].pk) not in pairs
