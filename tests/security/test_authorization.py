@@ -276,6 +276,22 @@ def test_warm_caches_serve_no_one_else_s_data(seeded):
                 assert ">owner<" not in body, (who, path)  # the signed-in name in the header
             if path.endswith("reviews/mine/") and response.status_code == 200:
                 assert response.json()["id"] != owner_review.pk, who
+    # Per-user fields of shared resources are each user's own, not the warmer's.
+    detail = f"/api/v1/agents/{seeded.agent.pk}/"
+    assert clients["owner"].get(detail).json()["is_installed"] is True
+    other_review = Review.objects.get(user=seeded.other, agent=seeded.agent)
+    for who, installed, review_id in (
+        ("anonymous", None, None),  # not applicable when signed out
+        ("staff", False, None),
+        ("other", True, other_review.pk),
+    ):
+        data = clients[who].get(detail).json()
+        assert data["is_installed"] is installed, who
+        assert (data["my_review"] or {}).get("id") == review_id, who
+    page = f"/agents/{seeded.agent.slug}/"
+    assert "Uninstall" in clients["owner"].get(page).content.decode()
+    for who in ("anonymous", "staff"):
+        assert "Uninstall" not in clients[who].get(page).content.decode(), who
     # ... and the other user sees their own things, not a cached copy of nothing.
     mine = clients["other"].get("/knowledge/").content.decode()
     assert seeded.other_entry.title in mine
