@@ -408,10 +408,23 @@ class CachePolicy:
         key = self.key(request, variant, vary_on_accept=vary_on_accept)
         static = self.static_namespaces(request, view_kwargs)
 
-        entry = cache.get(key)
-        versions = _versions(static + list(entry["deps"] if entry else ()))
+        # A shared copy still answers a signed-in request only while its credential is
+        # known to authenticate: a revoked token gets its 401, never the public copy.
+        vouch = credential is not None and not self.per_user
+        if vouch:
+            found = cache.get_many([key, _voucher_key(credential)])
+            entry, voucher = found.get(key), found.get(_voucher_key(credential))
+        else:
+            entry, voucher = cache.get(key), None
+        deps = list(entry["deps"] if entry else ())
+        if voucher and voucher["ns"]:
+            deps.append(voucher["ns"])
+        versions = _versions(static + deps)
+        trusted = not vouch or _vouched(voucher, versions)
         locked = False
-        if entry is not None and _valid(entry, static, versions):
+        if not trusted:
+            pass  # run the view: it authenticates, and `_vouch` records the outcome
+        elif entry is not None and _valid(entry, static, versions):
             if _now() < entry["soft"]:
                 return self._hit(request, entry, credential, vary_on_accept, "hit")
             if shared:  # per-user copies are never served past their TTL
@@ -434,6 +447,8 @@ class CachePolicy:
             response = call_view()
             if hasattr(response, "render") and callable(response.render):
                 response = response.render()  # DRF / TemplateResponse: the bytes to keep
+            if not trusted:
+                _vouch(request, response, credential, voucher, versions)
             entry = self._entry(request, response, static, versions, credential)
             if entry is not None and versions:
                 timeout = self.ttl + (self.stale_seconds if shared else 0)
@@ -590,6 +605,38 @@ def _unlock(key: str) -> None:
     else:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(path)
+
+
+# Vouchers: which credentials a shared copy may answer. One per credential digest, not per
+# URL, so a signed-in client pays its misses once, not once per shared URL. Like a per-user
+# copy, it trusts the user's namespace version only once read before a view ran: the first
+# request learns whose credential it is, the next one vouches; a write to the user (password,
+# deactivation, token deleted, logout, an install) retires it.
+
+
+def _voucher_key(credential: str) -> str:
+    return f"mkt:voucher:{credential}"
+
+
+def _vouched(voucher: dict | None, versions: dict[str, int]) -> bool:
+    if voucher is None or _now() >= voucher["soft"]:
+        return False
+    ns = voucher["ns"]
+    return ns is None or (voucher["version"] is not None and versions.get(ns) == voucher["version"])
+
+
+def _vouch(request, response, credential: str, voucher: dict | None, versions) -> None:
+    if response.status_code != 200:
+        return  # e.g. a 401 for a revoked token: nothing to vouch for
+    user = getattr(request, "user", None)  # DRF sets the user it authenticated on it
+    ns = version = None
+    if user is not None and user.is_authenticated:
+        ns = user_ns(user.pk)
+        if voucher and voucher["ns"] == ns:
+            version = versions.get(ns)  # read before the view ran: trustworthy
+    # A credential that authenticates nobody (a stale session cookie) is an anonymous one.
+    value = {"ns": ns, "version": version, "soft": _now() + USER_TTL}
+    cache.set(_voucher_key(credential), value, timeout=VERSION_TTL)
 
 
 def _valid(entry: dict, static: list[str], versions: dict[str, int]) -> bool:
