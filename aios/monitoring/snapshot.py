@@ -57,7 +57,12 @@ def compute(*, window_seconds: int | None = None, slices: int = 30, now: float |
     window_seconds = window_seconds or settings.MONITORING_WINDOW_SECONDS
     now = time.time() if now is None else now
     live_for = max(5.0, 3 * settings.MONITORING_REPORT_INTERVAL)
-    buckets, states = window.read(window_seconds, now=now, live_for=live_for)
+    try:
+        buckets, states = window.read(window_seconds, now=now, live_for=live_for)
+        available = True
+    except window.WindowUnavailable:
+        # Redis is down: the figures are unknown (null), not zero, and the view still answers.
+        buckets, states, available = {}, [], False
     merged = Counter()
     for fields in buckets.values():
         merged.update(fields)
@@ -82,6 +87,7 @@ def compute(*, window_seconds: int | None = None, slices: int = 30, now: float |
     return {
         "timestamp": datetime.fromtimestamp(now, UTC).isoformat(timespec="seconds"),
         "window_seconds": window_seconds,
+        "available": available,
         "workers": len(states),
         "pool": {
             "size": sum(s["pool_size"] for s in states),

@@ -267,8 +267,19 @@ def flush(state: dict | None = None) -> bool:
         return True
 
 
+class WindowUnavailable(Exception):
+    """The shared store (Redis) did not answer: no window can be read right now."""
+
+
 def read(window_seconds: int, *, now: float | None = None, live_for: float = 5.0):
-    """Every worker's buckets for the last `window_seconds`, and the states of live workers."""
+    """Every worker's buckets for the last `window_seconds`, and the states of live workers.
+
+    Raises WindowUnavailable when the shared store fails, so callers can say so instead of
+    answering 500 while Redis is down.
+    """
     now = time.time() if now is None else now
     last = int(now)
-    return sink().read(last - window_seconds + 1, last, now - live_for)
+    try:
+        return sink().read(last - window_seconds + 1, last, now - live_for)
+    except Exception as exc:
+        raise WindowUnavailable(str(exc)) from exc

@@ -10,15 +10,12 @@ from .conftest import REQUEST_TIMEOUT, failures, free_port, identities, walk
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.slow]
 
-# Known to fail while Redis is down (issue 6): aios.monitoring.window.read lets redis'
-# ConnectionError escape, so the staff monitoring views answer 500. Kept out of the walks
-# below and asserted on their own by the strict xfail at the end.
 MONITORING_VIEWS = {"/api/v1/monitoring/", "/staff/monitoring/"}
 
 
 def _outage_failures(results) -> list:
     """5xx or no answer, except readiness honestly reporting the cache as down."""
-    return [r for r in failures(results) if r[1] not in MONITORING_VIEWS and r[1] != "/readyz"]
+    return [r for r in failures(results) if r[1] != "/readyz"]
 
 
 def _readiness_blames_only_the_cache(server) -> None:
@@ -88,7 +85,6 @@ def test_redis_dying_mid_run_is_survived_and_caching_resumes_when_it_returns(
     assert _cached_keys(redis_server) > 0, "caching did not resume after Redis came back"
 
 
-@pytest.mark.xfail(strict=True, reason="issue 6: monitoring views raise redis ConnectionError")
 def test_staff_monitoring_views_answer_while_redis_is_down(app_server, seeded):
     server = app_server(REDIS_URL=f"redis://127.0.0.1:{free_port()}/0")
     staff = [identity for identity in identities(seeded) if identity.name == "staff"]
