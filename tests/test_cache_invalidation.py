@@ -57,6 +57,42 @@ def cache_backend(request, settings, tmp_path):
     return request.param
 
 
+# Every cached read, by who reads it: "anon", the writer by token ("api") or session ("web").
+READS = [
+    # API
+    ("anon", "/api/v1/marketplace/agents/"),
+    ("api", "/api/v1/marketplace/agents/"),
+    ("anon", "/api/v1/marketplace/agents/featured/"),
+    ("anon", "/api/v1/marketplace/categories/"),
+    ("anon", "/api/v1/marketplace/stats/"),
+    ("anon", "/api/v1/agents/search/?q=alpha"),
+    ("anon", "/api/v1/agents/{a}/"),
+    ("api", "/api/v1/agents/{a}/"),
+    ("web", "/api/v1/agents/{a}/"),
+    ("anon", "/api/v1/agents/{a}/reviews/"),
+    ("api", "/api/v1/agents/{a}/reviews/mine/"),
+    ("api", "/api/v1/me/installations/"),
+    ("web", "/api/v1/me/installations/"),
+    ("api", "/api/v1/knowledge/entries/"),
+    ("api", "/api/v1/knowledge/entries/{e}/"),
+    # Pages
+    ("anon", "/"),
+    ("web", "/"),
+    ("anon", "/agents/"),
+    ("web", "/agents/"),
+    ("anon", "/search/?q=alpha"),
+    ("web", "/search/?q=alpha"),
+    ("anon", "/stats/"),
+    ("web", "/stats/"),
+    ("anon", "/agents/{slug}/"),
+    ("web", "/agents/{slug}/"),
+    ("anon", "/agents/{slug}/reviews/"),
+    ("web", "/me/agents/"),
+    ("web", "/knowledge/"),
+    ("web", "/knowledge/{e}/"),
+]
+
+
 # --- The world every case starts from ----------------------------------------------------
 
 
@@ -89,40 +125,8 @@ class World:
         return Review.objects.get(user=user or self.writer, agent=self.agent)
 
     def reads(self) -> list[tuple[str, str]]:
-        a, e, slug = self.agent.pk, self.entry.pk, self.agent.slug
-        return [
-            # API
-            ("anon", "/api/v1/marketplace/agents/"),
-            ("api", "/api/v1/marketplace/agents/"),
-            ("anon", "/api/v1/marketplace/agents/featured/"),
-            ("anon", "/api/v1/marketplace/categories/"),
-            ("anon", "/api/v1/marketplace/stats/"),
-            ("anon", "/api/v1/agents/search/?q=alpha"),
-            ("anon", f"/api/v1/agents/{a}/"),
-            ("api", f"/api/v1/agents/{a}/"),
-            ("web", f"/api/v1/agents/{a}/"),
-            ("anon", f"/api/v1/agents/{a}/reviews/"),
-            ("api", f"/api/v1/agents/{a}/reviews/mine/"),
-            ("api", "/api/v1/me/installations/"),
-            ("web", "/api/v1/me/installations/"),
-            ("api", "/api/v1/knowledge/entries/"),
-            ("api", f"/api/v1/knowledge/entries/{e}/"),
-            # Pages
-            ("anon", "/"),
-            ("web", "/"),
-            ("anon", "/agents/"),
-            ("web", "/agents/"),
-            ("anon", "/search/?q=alpha"),
-            ("web", "/search/?q=alpha"),
-            ("anon", "/stats/"),
-            ("web", "/stats/"),
-            ("anon", f"/agents/{slug}/"),
-            ("web", f"/agents/{slug}/"),
-            ("anon", f"/agents/{slug}/reviews/"),
-            ("web", "/me/agents/"),
-            ("web", "/knowledge/"),
-            ("web", f"/knowledge/{e}/"),
-        ]
+        ids = {"a": self.agent.pk, "e": self.entry.pk, "slug": self.agent.slug}
+        return [(name, url.format(**ids)) for name, url in READS]
 
 
 def content(response):

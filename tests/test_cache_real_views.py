@@ -1,132 +1,204 @@
-"""The response cache around the real API views (issue 3), wired here as the lead will wire
-them: found by their public URLs, wrapped with `cached_response`, the rest of the site
-included unchanged so `reverse()` and pagination links work.
+"""The response cache on the site's real URLs (aios.urls): every cached read costs no query
+when warm, users and visitors never get each other's copies (API by token and by session,
+pages), and the HTTP headers say who may keep what.
+
+Runs on real Redis (`redis`, as in CI) and on the file cache (the embedded default).
 """
 
 import pytest
-from django.test import Client, override_settings
-from django.urls import include, path, resolve
+from django.test import Client
 from rest_framework.authtoken.models import Token
 
 from marketplace import caching, services
-from marketplace.caching import cached_response
-from tests.factories import AgentFactory, UserFactory
+from tests.factories import AgentFactory, KnowledgeEntryFactory, UserFactory
+from tests.test_cache_invalidation import READS, World, cache_backend, content, truth
 
-pytestmark = [pytest.mark.urls(__name__), pytest.mark.django_db]
+pytestmark = pytest.mark.django_db
 
-
-def real(url: str):
-    return resolve(url, urlconf="aios.urls").func
-
-
-urlpatterns = [
-    path(
-        "api/v1/marketplace/agents/",
-        cached_response("lists", ttl=caching.LISTS_TTL)(real("/api/v1/marketplace/agents/")),
-    ),
-    path(
-        "api/v1/marketplace/stats/",
-        cached_response("lists", ttl=caching.STATS_TTL)(real("/api/v1/marketplace/stats/")),
-    ),
-    path(
-        "api/v1/agents/<int:pk>/",
-        cached_response("agent:{pk}", ttl=caching.DETAIL_TTL, per_user=True)(
-            real("/api/v1/agents/1/")
-        ),
-    ),
-    path(
-        "api/v1/me/installations/",
-        cached_response("user", ttl=caching.USER_TTL, per_user=True)(
-            real("/api/v1/me/installations/")
-        ),
-    ),
-    path("", cached_response("lists", ttl=caching.LISTS_TTL, per_user=True)(real("/"))),
-    path("", include("aios.urls")),
-]
-
-
-def as_user(user) -> Client:
-    return Client(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
-
-
-def uncached(client, url):
-    with override_settings(CACHE_ENABLED=False):
-        return client.get(url)
+__all__ = ["cache_backend"]  # the fixture, shared with the matrix
 
 
 @pytest.fixture
-def agents(db):
-    return AgentFactory.create_batch(5)
+def world(cache_backend, django_capture_on_commit_callbacks):
+    """The matrix's world with every read answering 200: installed, reviewed, noted."""
+    w = World()
+    with django_capture_on_commit_callbacks(execute=True):
+        services.install_agent(user=w.writer, agent=w.agent)
+        services.create_review(user=w.writer, agent=w.agent, rating=4, title="Good")
+    return w
 
 
-def test_real_listing_hit_runs_no_query_and_keeps_links(client, agents, django_assert_num_queries):
-    url = "/api/v1/marketplace/agents/?page_size=2"
-    miss = client.get(url)
-    assert miss.status_code == 200
+@pytest.mark.parametrize(("name", "template"), READS, ids=[f"{n} {u}" for n, u in READS])
+def test_every_cached_read_costs_no_query_when_warm(
+    world, name, template, django_assert_num_queries
+):
+    url = template.format(a=world.agent.pk, e=world.entry.pk, slug=world.agent.slug)
+    client = world.client(name)
+    for _ in range(3):  # a signed-in page: new CSRF cookie, then whose copy, then stored
+        assert client.get(url).status_code == 200
     with django_assert_num_queries(0):
         hit = client.get(url)
-    assert hit.json() == miss.json() == uncached(client, url).json()
-    assert hit["Link"] == miss["Link"]
-    assert 'rel="next"' in hit["Link"]
-    assert hit["Cache-Control"].startswith("public")
+    assert hit.status_code == 200
+    assert content(hit) == truth(client, url)
 
 
-def test_real_detail_is_per_user_and_fresh_after_install(
-    client, agents, django_assert_num_queries, django_capture_on_commit_callbacks
-):
-    alice, bob = UserFactory(username="alice"), UserFactory(username="bob")
-    as_alice, as_bob = as_user(alice), as_user(bob)
-    agent = agents[0]
-    url = f"/api/v1/agents/{agent.pk}/"
-    with django_capture_on_commit_callbacks(execute=True):
-        services.install_agent(user=alice, agent=agent)
-    for c in (as_alice, as_bob, client, as_alice, as_bob, client):
-        assert c.get(url).status_code == 200
+def test_a_warm_conditional_get_is_a_304_without_a_query(world, django_assert_num_queries):
+    url = "/api/v1/marketplace/agents/"
+    etag = world.anon.get(url)["ETag"]
     with django_assert_num_queries(0):
-        views = {name: c.get(url).json() for name, c in [("a", as_alice), ("b", as_bob)]}
-        views["anonymous"] = client.get(url).json()
-    assert views["a"]["is_installed"] is True
-    assert views["b"]["is_installed"] is False
-    for name, c in [("a", as_alice), ("b", as_bob), ("anonymous", client)]:
-        assert views[name] == uncached(c, url).json()
-    with django_capture_on_commit_callbacks(execute=True):
-        services.install_agent(user=bob, agent=agent)
-    fresh = as_bob.get(url).json()
-    assert fresh["is_installed"] is True
-    assert fresh["install_count"] == 2
-    assert client.get(url).json()["install_count"] == 2
+        response = world.anon.get(url, HTTP_IF_NONE_MATCH=etag)
+    assert response.status_code == 304
 
 
-def test_real_installations_and_stats_are_fresh_after_install(
-    client, agents, django_capture_on_commit_callbacks
-):
-    alice = UserFactory(username="alice")
-    as_alice = as_user(alice)
+# --- Isolation ---------------------------------------------------------------------------------
+
+
+class People:
+    """alice and bob with different installs, reviews and private notes; a visitor."""
+
+    def __init__(self):
+        self.alpha = AgentFactory(name="Alpha", slug="alpha")
+        self.beta = AgentFactory(name="Beta", slug="beta")
+        self.alice = UserFactory(username="alice")
+        self.bob = UserFactory(username="bob")
+        services.install_agent(user=self.alice, agent=self.alpha)
+        services.install_agent(user=self.bob, agent=self.beta)
+        services.create_review(user=self.alice, agent=self.alpha, rating=5)
+        self.notes = {
+            "alice": KnowledgeEntryFactory(user=self.alice, title="alice-private-note"),
+            "bob": KnowledgeEntryFactory(user=self.bob, title="bob-private-note"),
+        }
+
+    def clients(self, how: str) -> dict[str, Client]:
+        made = {"visitor": Client()}
+        for user in (self.alice, self.bob):
+            if how == "token":
+                token = Token.objects.create(user=user)
+                made[user.username] = Client(HTTP_AUTHORIZATION=f"Token {token.key}")
+            else:
+                made[user.username] = Client()
+                made[user.username].force_login(user)
+        return made
+
+
+API_READS = [
+    "/api/v1/marketplace/agents/",
+    "/api/v1/agents/{alpha}/",
+    "/api/v1/agents/{beta}/",
+    "/api/v1/agents/{alpha}/reviews/mine/",
+    "/api/v1/me/installations/",
+    "/api/v1/knowledge/entries/",
+]
+PAGE_READS = ["/", "/agents/", "/search/?q=alpha", "/stats/", "/agents/alpha/", "/me/agents/"]
+PAGE_READS += ["/knowledge/"]
+
+
+def _read_everything(clients, urls, rounds):
+    seen = {}
+    for _ in range(rounds):
+        for who, client in clients.items():
+            for url in urls:
+                seen[(who, url)] = client.get(url)
+    return seen
+
+
+@pytest.mark.parametrize("how", ["token", "session"])
+def test_api_copies_are_never_anyone_elses_on_warm_caches(cache_backend, how):
+    p = People()
+    clients = p.clients(how)
+    urls = [u.format(alpha=p.alpha.pk, beta=p.beta.pk) for u in API_READS]
+    _read_everything(clients, urls, rounds=3)  # warm every copy of everyone
+    seen = _read_everything(clients, urls, rounds=1)
+    for (who, url), response in seen.items():
+        assert content(response) == truth(clients[who], url), (who, url)
+    detail = f"/api/v1/agents/{p.alpha.pk}/"
+    assert seen[("alice", detail)].json()["is_installed"] is True
+    assert seen[("bob", detail)].json()["is_installed"] is False
+    assert seen[("visitor", detail)].json()["is_installed"] is None
+    assert seen[("alice", detail)].json()["my_review"]["rating"] == 5
+    assert seen[("bob", detail)].json()["my_review"] is None
+    mine = "/api/v1/me/installations/"
+    assert [i["agent"]["slug"] for i in seen[("alice", mine)].json()["results"]] == ["alpha"]
+    assert [i["agent"]["slug"] for i in seen[("bob", mine)].json()["results"]] == ["beta"]
+    assert seen[("visitor", mine)].status_code == 401
+    notes = "/api/v1/knowledge/entries/"
+    assert [e["title"] for e in seen[("alice", notes)].json()["results"]] == ["alice-private-note"]
+    assert [e["title"] for e in seen[("bob", notes)].json()["results"]] == ["bob-private-note"]
+    assert seen[("bob", f"/api/v1/agents/{p.alpha.pk}/reviews/mine/")].status_code == 404
+
+
+def test_pages_are_never_anyone_elses_and_signed_in_ones_are_never_shared(cache_backend):
+    p = People()
+    clients = p.clients("session")
+    _read_everything(clients, PAGE_READS, rounds=4)
+    seen = _read_everything(clients, PAGE_READS, rounds=1)
+    for (who, url), response in seen.items():
+        assert content(response) == truth(clients[who], url), (who, url)
+        html = response.content.decode()
+        if who == "visitor":
+            if response.status_code == 200:
+                assert "csrfmiddlewaretoken" not in html, url
+                assert "Log out" not in html, url
+                assert response["Cache-Control"].startswith("public"), url
+            continue
+        other = "bob" if who == "alice" else "alice"
+        assert response.status_code == 200, (who, url)
+        assert "csrfmiddlewaretoken" in html and "Log out" in html, (who, url)
+        assert f">{who}</a>" in html, (who, url)  # the header names its own user only
+        assert f">{other}</a>" not in html, (who, url)
+        assert f"{other}-private-note" not in html, (who, url)
+        assert response["Cache-Control"] == "private, max-age=0, must-revalidate", (who, url)
+    assert "alice-private-note" in seen[("alice", "/knowledge/")].content.decode()
+    assert "bob-private-note" in seen[("bob", "/knowledge/")].content.decode()
+    assert seen[("visitor", "/me/agents/")].status_code == 302  # to the login page
+
+
+def test_responses_vary_on_credentials_and_api_ones_on_accept(world):
     for _ in range(3):
-        as_alice.get("/api/v1/me/installations/")
-        client.get("/api/v1/marketplace/stats/")
-    with django_capture_on_commit_callbacks(execute=True):
-        services.install_agent(user=alice, agent=agents[3])
-    for c, url in [(as_alice, "/api/v1/me/installations/"), (client, "/api/v1/marketplace/stats/")]:
-        assert c.get(url).json() == uncached(c, url).json()
-    assert len(as_alice.get("/api/v1/me/installations/").json()["results"]) == 1
+        api = world.api.get("/api/v1/marketplace/agents/")
+        page = world.anon.get("/agents/")
+    assert {"Cookie", "Authorization", "Accept"} <= {v.strip() for v in api["Vary"].split(",")}
+    assert {"Cookie", "Authorization"} <= {v.strip() for v in page["Vary"].split(",")}
+    assert page["Cache-Control"] == f"public, max-age={caching.BROWSER_MAX_AGE}"
+    assert api["Cache-Control"] == "private, max-age=0, must-revalidate"
 
 
-def test_real_home_page_is_shared_by_visitors_and_private_to_each_user(
-    client, agents, django_assert_num_queries
+# --- Credentials that stop working ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("url", ["/api/v1/marketplace/agents/", "/api/v1/marketplace/stats/"])
+def test_a_revoked_token_gets_401_not_the_warm_shared_copy(
+    world, url, django_capture_on_commit_callbacks
 ):
-    alice, bob = UserFactory(username="alice"), UserFactory(username="bob")
-    as_alice, as_bob = Client(), Client()
-    as_alice.force_login(alice)
-    as_bob.force_login(bob)
     for _ in range(3):
-        pages = {name: c.get("/") for name, c in [("a", as_alice), ("b", as_bob), ("v", client)]}
-        assert all(page.status_code == 200 for page in pages.values())
-    with django_assert_num_queries(0):
-        pages = {name: c.get("/") for name, c in [("a", as_alice), ("b", as_bob), ("v", client)]}
-    text = {name: page.content.decode() for name, page in pages.items()}
-    assert "alice" in text["a"] and "bob" not in text["a"]
-    assert "bob" in text["b"] and "alice" not in text["b"]
-    assert "alice" not in text["v"] and "bob" not in text["v"]
-    assert pages["v"]["Cache-Control"].startswith("public")
-    assert pages["a"]["Cache-Control"].startswith("private")
+        assert world.api.get(url).status_code == 200
+        assert world.anon.get(url).status_code == 200
+    with django_capture_on_commit_callbacks(execute=True):
+        Token.objects.filter(user=world.writer).delete()
+    assert world.api.get(url).status_code == 401
+    assert world.anon.get(url).status_code == 200
+
+
+def test_an_unknown_token_never_reads_a_shared_copy(world):
+    url = "/api/v1/marketplace/agents/"
+    for _ in range(3):
+        world.anon.get(url)
+    forged = Client(HTTP_AUTHORIZATION="Token " + "0" * 40)
+    assert [forged.get(url).status_code for _ in range(3)] == [401, 401, 401]
+
+
+def test_a_deactivated_user_is_signed_out_of_every_warm_copy(
+    world, django_capture_on_commit_callbacks
+):
+    reads = [("api", "/api/v1/marketplace/agents/"), ("api", "/api/v1/me/installations/")]
+    reads += [("web", "/me/agents/"), ("web", "/")]
+    for _ in range(4):
+        for name, url in reads:
+            assert world.client(name).get(url).status_code == 200
+    world.writer.is_active = False
+    with django_capture_on_commit_callbacks(execute=True):
+        world.writer.save()
+    assert world.api.get("/api/v1/marketplace/agents/").status_code == 401
+    assert world.api.get("/api/v1/me/installations/").status_code == 401
+    assert world.web.get("/me/agents/").status_code == 302
+    assert "Log out" not in world.web.get("/").content.decode()
