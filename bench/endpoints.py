@@ -153,6 +153,7 @@ def measure_endpoint(endpoint, *, fx, slug, cached, uncached, cfg, log) -> dict:
                 duration=1,
                 headers=header_lines if variant_path != "/floor/" else (),
             )
+            server.drain(settle_s=1.0)
     for connections in sorted({1, cfg.connections}):
         runs = {name: [] for name in variants}
         for _ in range(cfg.rounds):
@@ -167,6 +168,7 @@ def measure_endpoint(endpoint, *, fx, slug, cached, uncached, cfg, log) -> dict:
                     duration=cfg.duration,
                     headers=header_lines if name != "floor" else (),
                 )
+                server.drain(settle_s=min(run["p99_ms"] / 1000, 2.0))
                 if before is not None:
                     # Proof that "warm" was served from the cache (the app's own counters).
                     counted = appmetrics.hit_rate(before, appmetrics.metrics_text(server) or "")

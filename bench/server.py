@@ -101,6 +101,23 @@ class Gunicorn:
     def get(self, path: str, headers=None, **kwargs):
         return http_get(self.port, path, headers, **kwargs)
 
+    def drain(self, *, settle_s: float = 0.0, fast_s: float = 0.05, timeout: float = 60.0):
+        """Wait until the workers are idle again; returns seconds waited.
+
+        When wrk stops, requests it already sent keep the sync workers busy, and a slow
+        variant (the naive stats) would eat into the next variant's run. A fast answer from
+        the floor means the accept queue is empty; the requests still in flight (one per
+        busy worker at most) take about as long as the run's slowest: `settle_s`.
+        """
+        start = time.monotonic()
+        fast = 0
+        while fast < 2 and time.monotonic() - start < timeout:
+            sent = time.monotonic()
+            self.get("/floor/", timeout=timeout)
+            fast = fast + 1 if time.monotonic() - sent < fast_s else 0
+        time.sleep(settle_s)
+        return time.monotonic() - start
+
     def worker_pids(self) -> list[int]:
         """The master's children, read from /proc."""
         master = self.process.pid
