@@ -214,6 +214,9 @@ def run_section(*, fx: Fixture, server, cfg, log) -> dict:
     bad += result["errors_write"] + result["errors_timeout"]
     snapshot = monitoring_snapshot(server)
     undone = undo_writes(fx, since)
+    read_only = None
+    if not cfg.smoke:
+        read_only = _read_only_run(data, server, cfg, log)
     weights = sum(op["weight"] for op in data["ops"])
     return {
         "connections": cfg.load_connections,
@@ -241,4 +244,32 @@ def run_section(*, fx: Fixture, server, cfg, log) -> dict:
         "cache": hit_rate,
         "monitoring_snapshot": snapshot,
         "undone": undone,
+        "read_only": read_only,
+    }
+
+
+def _read_only_run(data: dict, server, cfg, log) -> dict:
+    """The same mix without its writes: how much of the hit rate the writes' forgetting costs."""
+    reads = {**data, "ops": [op for op in data["ops"] if op["name"] not in WRITES]}
+    data_file = SCRATCH_DIR / "mix_data_read_only.lua"
+    data_file.write_text("return " + _lua(reads) + "\n")
+    before = appmetrics.metrics_text(server)
+    result = wrk.run(
+        server.url("/"),
+        connections=cfg.load_connections,
+        duration=min(10, cfg.load_duration),
+        script=wrk.MIX_LUA,
+        script_args=[data_file, 0],
+    )
+    after = appmetrics.metrics_text(server)
+    cache = appmetrics.hit_rate(before, after) if before and after else None
+    log(f"  read-only mix: {result['rps']} req/s, p95 {result['p95_ms']} ms")
+    return {
+        "requests": result["requests"],
+        "rps": result["rps"],
+        "p50_ms": result["p50_ms"],
+        "p95_ms": result["p95_ms"],
+        "p99_ms": result["p99_ms"],
+        "errors": result["s4xx"] + result["s5xx"] + result["errors_timeout"],
+        "cache_hit_rate": cache["hit_rate"] if cache else None,
     }

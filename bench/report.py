@@ -362,6 +362,15 @@ def render(results: dict) -> str:
             skipped = "; ".join(f"{o['op']} ({o['reason']})" for o in load["skipped_ops"])
             lines += [f"Left out of the mix: {skipped}.", ""]
         lines += [f"Writes undone after the run through the services: {load['undone']}.", ""]
+        ro = load.get("read_only")
+        if ro:
+            lines += [
+                f"The same mix without its writes (10 s, diagnostic): {ro['rps']:.0f} req/s, "
+                f"p95 {_ms(ro['p95_ms'])} ms, p99 {_ms(ro['p99_ms'])} ms, cache hit rate "
+                f"{_pct(ro['cache_hit_rate'])}, {ro['errors']} errors: the difference is what "
+                "the writes' cache invalidation costs.",
+                "",
+            ]
     else:
         lines += [_section_missing(results, "load", load), ""]
 
