@@ -46,8 +46,9 @@ Namespaces, TTLs and who retires them
     agent:<id> an agent's detail (DETAIL_TTL). `forget(agent_ids=...)`: the same writes.
     user:<id>  a user's installations, own review, knowledge (USER_TTL, `per_user=True`).
                `forget(user_ids=...)`: install / review services; receivers: the user saved
-               (password, deactivation, login), logged out, a token or knowledge entry saved
-               or deleted.
+               (password, deactivation, login; a rename also retires the agents they
+               reviewed, whose pages show their name), logged out, a token or knowledge
+               entry saved or deleted. Admin edits of a review go through the service.
     everything `forget_all()`: recount of all agents, `seed_demo`, a Category or Publisher
                saved or deleted, an Agent deleted (its installs cascade into users' data).
     Writes that skip signals (`update()`, `bulk_create()`) call `forget*_on_commit` themselves.
@@ -59,8 +60,12 @@ What a hit costs
     cookie, Authorization header, CSRF cookie), which only a request that passed real
     authentication can have stored; logging out, a password change, deactivation or a
     deleted token retire the user's namespace, so the old credential misses and
-    re-authenticates. What still goes unnoticed: a session that simply expires by age can
-    read its own copies for up to USER_TTL.
+    re-authenticates. A shared copy (a listing) answers a request with credentials only
+    once a voucher for that credential digest says it authenticates (written by a miss that
+    ran the view's authentication; it depends on the user's namespace like a per-user copy),
+    so a revoked or forged token gets its 401, not the public copy: one voucher per
+    credential, read in the same round trip as the copy. What still goes unnoticed: a
+    session that simply expires by age can read copies for up to USER_TTL.
 
 Hits skip DRF's throttles (a deliberate choice)
     The throttles (anon, user, and the tighter `search` scope) exist to bound the database
