@@ -416,15 +416,20 @@ class CachePolicy:
         # A shared copy still answers a signed-in request only while its credential is
         # known to authenticate: a revoked token gets its 401, never the public copy.
         vouch = credential is not None and not self.per_user
-        if vouch:
-            found = cache.get_many([key, _voucher_key(credential)])
-            entry, voucher = found.get(key), found.get(_voucher_key(credential))
-        else:
-            entry, voucher = cache.get(key), None
-        deps = list(entry["deps"] if entry else ())
+        # One round trip for the copy, the voucher and the versions known beforehand; a
+        # second only for namespaces the copy names beyond those (its agent, its user).
+        static_keys = {_ns_version_key(ns): ns for ns in dict.fromkeys(static)}
+        voucher_key = _voucher_key(credential) if vouch else None
+        found = cache.get_many([key, *static_keys, *([voucher_key] if vouch else [])])
+        entry = found.get(key)
+        voucher = found.get(voucher_key) if vouch else None
+        versions = {ns: found[k] for k, ns in static_keys.items() if k in found}
+        deps = [*static, *(entry["deps"] if entry else ())]
         if voucher and voucher["ns"]:
             deps.append(voucher["ns"])
-        versions = _versions(static + deps)
+        unread = [ns for ns in dict.fromkeys(deps) if ns not in versions]
+        if unread:
+            versions.update(_versions(unread))
         trusted = not vouch or _vouched(voucher, versions)
         locked = False
         if not trusted:
