@@ -5,7 +5,10 @@ pages), and the HTTP headers say who may keep what.
 Runs on real Redis (`redis`, as in CI) and on the file cache (the embedded default).
 """
 
+import threading
+
 import pytest
+from django.db import connection
 from django.test import Client
 from rest_framework.authtoken.models import Token
 
@@ -202,3 +205,36 @@ def test_a_deactivated_user_is_signed_out_of_every_warm_copy(
     assert world.api.get("/api/v1/me/installations/").status_code == 401
     assert world.web.get("/me/agents/").status_code == 302
     assert "Log out" not in world.web.get("/").content.decode()
+
+
+# --- No stampede on a real listing -------------------------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_cold_real_listing_is_computed_once_under_concurrent_requests(cache_backend):
+    AgentFactory.create_batch(5)
+    url = "/api/v1/marketplace/agents/?page_size=3"
+    caching.forget_all()  # cold, as right after a write
+    caching.forget()
+    misses = caching.response_cache_stats().get(("lists", "miss"), 0)
+    start, bodies, errors = threading.Barrier(8), [], []
+
+    def fetch():
+        try:
+            start.wait()
+            response = Client().get(url)
+            assert response.status_code == 200
+            bodies.append(response.content)
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=fetch) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors, errors
+    assert caching.response_cache_stats()[("lists", "miss")] - misses == 1
+    assert len(bodies) == 8 and len(set(bodies)) == 1
