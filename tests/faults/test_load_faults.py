@@ -151,8 +151,9 @@ def test_a_worker_killed_mid_load_is_replaced_and_the_others_keep_serving(app_se
     server_errors = [r for r in results if isinstance(r, int) and r >= 500]
     dropped = [r for r in results if not isinstance(r, int)]
     assert not server_errors, Counter(results)
-    # Only what the killed worker held (at most its threads) may be dropped, never more.
-    assert len(dropped) <= 2, Counter(results)
+    # Only requests in flight on the killed worker may be dropped: each load thread has at
+    # most one in flight, and gthread workers accept (queue) more than their thread count.
+    assert len(dropped) <= len(threads), Counter(results)
     assert results.count(200) >= 10, Counter(results)  # the load really ran
     for path in paths:  # and the service is whole again
         assert requests.get(server.url + path, timeout=REQUEST_TIMEOUT).status_code == 200
