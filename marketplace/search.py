@@ -30,6 +30,7 @@ itself, so a page filtered to one category still shows how many matches the othe
 (the usual faceted-navigation choice; the selected category's count equals the result total).
 """
 
+import difflib
 import math
 import re
 
@@ -38,6 +39,7 @@ from django.db.models import BooleanField, Case, Count, F, FloatField, Q, Value,
 from django.db.models.expressions import RawSQL
 from django.db.models.functions import Cast, Least, Ln
 
+from . import caching
 from .managers import AGENT_ORDERINGS
 from .models import Agent
 
@@ -188,3 +190,35 @@ def search_facets(*, q: str, min_rating=None) -> list[dict]:
         {"slug": r["category__slug"], "name": r["category__name"], "count": r["count"]}
         for r in rows
     ]
+
+
+def _vocabulary() -> list[str]:
+    """Lower-case words of listed agents' names and taglines (a few thousand at bench scale)."""
+    words = set()
+    for name, tagline in Agent.objects.listed().values_list("name", "tagline").iterator():
+        words.update(w.lower() for w in _WORD.findall(f"{name} {tagline}") if len(w) > 2)
+    return sorted(words)
+
+
+def suggest_query(q: str) -> str | None:
+    """q with misspelt words replaced by the closest words agents use ("Did you mean"), or None.
+
+    For empty results: on SQLite, which has no typo tolerance, this is the only help a typo
+    gets; on PostgreSQL it still catches typos the trigram threshold lets through.
+    """
+    words = _WORD.findall(clean_query(q).lower())
+    if not words:
+        return None
+    vocabulary = caching.cached_value(
+        caching.LISTS_NS, "search-vocabulary", ttl=caching.LISTS_TTL, compute=_vocabulary
+    )
+    known = set(vocabulary)
+    corrected = []
+    for word in words:
+        if word in known or len(word) < 3:
+            corrected.append(word)
+            continue
+        close = difflib.get_close_matches(word, vocabulary, n=1, cutoff=0.75)
+        corrected.append(close[0] if close else word)
+    suggestion = " ".join(corrected)
+    return suggestion if suggestion != " ".join(words) else None

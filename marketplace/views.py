@@ -21,7 +21,7 @@ from .caching import agent_ns, cached_response, depends
 from .forms import BrowseForm, ReviewForm, SearchForm, SignupForm
 from .icons import ICON_DIR
 from .models import RATINGS, Agent, Installation, Review
-from .search import RELEVANCE, search_agents, search_facets, search_ordering
+from .search import RELEVANCE, search_agents, search_facets, search_ordering, suggest_query
 from .stats import marketplace_stats
 
 SHELF_SIZE = 8
@@ -123,6 +123,7 @@ def search(request):
         searched=True,
         page=page,
         facets=search_facets(q=q, min_rating=min_rating),
+        suggestion=suggest_query(q) if q and not page.items else None,
     )
     return render(request, "marketplace/search.html", context, status=status)
 

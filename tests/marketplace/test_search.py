@@ -10,6 +10,7 @@ from marketplace.search import (
     search_agents,
     search_facets,
     search_ordering,
+    suggest_query,
 )
 from tests.factories import AgentFactory, CategoryFactory
 
@@ -228,3 +229,15 @@ def test_search_uses_the_search_indexes(db):
     assert "agent_search_vector_idx" in plan, plan
     assert "agent_name_trgm_idx" in plan, plan
     assert "Seq Scan on marketplace_agents" not in plan, plan
+
+
+@pytest.mark.parametrize(
+    ("typed", "suggested"),
+    [("tranlator", "translator"), ("polyglt chat", "polyglot chat"), ("translator", None)],
+)
+def test_suggestions_correct_misspelt_words_from_what_agents_say(catalogue, typed, suggested):
+    assert suggest_query(typed) == suggested
+
+
+def test_suggestions_ignore_inactive_agents(catalogue):
+    assert suggest_query("retird") is None  # "Retired" is only in a hidden agent's tagline

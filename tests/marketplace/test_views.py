@@ -395,6 +395,23 @@ def test_search_without_matches_has_a_useful_empty_state(client):
     assert "Check the spelling" in html and reverse("agent-list") in html
 
 
+def test_a_misspelt_search_without_matches_offers_the_corrected_query(client):
+    AgentFactory(name="Translator Pro", tagline="Translates documents")
+    # Transposed letters: too far for trigram matching, close enough to suggest.
+    response = client.get(reverse("search"), {"q": "tarnslaotr"})
+    html = response.content.decode()
+    assert _names(response) == []
+    assert "Did you mean" in html and "<strong>translator</strong>" in html
+    followed = client.get(reverse("search"), {"q": "translator"})
+    assert _names(followed) == ["Translator Pro"]
+
+
+def test_no_suggestion_when_every_word_is_known(client):
+    AgentFactory(name="Translator Pro", tagline="Translates documents")
+    html = client.get(reverse("search"), {"q": "translator", "category": "nowhere"}).content
+    assert b"Did you mean" not in html
+
+
 def test_blank_search_invites_a_query(client):
     AgentFactory(name="Translator Pro")
     html = client.get(reverse("search")).content.decode()
