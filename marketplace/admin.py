@@ -9,16 +9,7 @@ from .models import Agent, Category, Installation, Publisher, Review
 
 # Bare host names typed into URL fields become https:// (Django 6 default).
 URL_FIELDS = {models.URLField: {"assume_scheme": "https"}}
-COUNTERS = (
-    "rating_average",
-    "rating_count",
-    "install_count",
-    "ratings_1",
-    "ratings_2",
-    "ratings_3",
-    "ratings_4",
-    "ratings_5",
-)
+COUNTERS = ("rating_average", *services.COUNTER_FIELDS)
 
 
 @admin.register(Category)
