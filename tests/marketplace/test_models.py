@@ -2,6 +2,7 @@
 
 import pytest
 from django.db import IntegrityError, connection, transaction
+from django.test.utils import CaptureQueriesContext
 
 from knowledge.models import KnowledgeEntry
 from marketplace.models import Agent, Installation, Review
@@ -115,3 +116,19 @@ def test_ordering_names_sort_with_id_as_tiebreaker():
 def test_rating_distribution_reads_the_stored_histogram():
     agent = AgentFactory(ratings_1=1, ratings_5=3)
     assert agent.rating_distribution == {1: 1, 2: 0, 3: 0, 4: 0, 5: 3}
+
+
+def test_detail_reads_the_five_latest_visible_reviews_with_a_limit_not_a_window():
+    agent = AgentFactory()
+    reviews = ReviewFactory.create_batch(7, agent=agent)
+    hidden = reviews[-1]
+    Review.objects.filter(pk=hidden.pk).update(is_hidden=True)
+    with CaptureQueriesContext(connection) as queries:
+        fetched = Agent.objects.for_detail().get(pk=agent.pk)
+        recent = fetched.recent_reviews
+    assert len(queries) == 2  # the agent, then its reviews: one indexed LIMIT query
+    assert "ROW_NUMBER" not in queries[1]["sql"].upper()
+    assert "LIMIT 5" in queries[1]["sql"].upper()
+    expected = Review.objects.filter(agent=agent, is_hidden=False).order_by("-created_at", "-id")
+    assert [r.pk for r in recent] == [r.pk for r in expected[:5]]
+    assert hidden.pk not in [r.pk for r in recent]
