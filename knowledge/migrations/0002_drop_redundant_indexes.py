@@ -6,22 +6,34 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('knowledge', '0001_initial'),
-        ('marketplace', '0004_drop_redundant_indexes'),
+        ("knowledge", "0001_initial"),
+        ("marketplace", "0004_drop_redundant_indexes"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='knowledgeentry',
-            name='agent',
-            field=models.ForeignKey(blank=True, db_index=False, help_text='The agent this entry is meant for, if any.', null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='knowledge_entries', to='marketplace.agent'),
+            model_name="knowledgeentry",
+            name="agent",
+            field=models.ForeignKey(
+                blank=True,
+                db_index=False,
+                help_text="The agent this entry is meant for, if any.",
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="knowledge_entries",
+                to="marketplace.agent",
+            ),
         ),
         migrations.AlterField(
-            model_name='knowledgeentry',
-            name='user',
-            field=models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name='knowledge_entries', to=settings.AUTH_USER_MODEL),
+            model_name="knowledgeentry",
+            name="user",
+            field=models.ForeignKey(
+                db_index=False,
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="knowledge_entries",
+                to=settings.AUTH_USER_MODEL,
+            ),
         ),
     ]

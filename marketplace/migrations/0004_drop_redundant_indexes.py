@@ -6,53 +6,84 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('marketplace', '0003_search'),
+        ("marketplace", "0003_search"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.RemoveConstraint(
-            model_name='installation',
-            name='installation_one_per_user',
+            model_name="installation",
+            name="installation_one_per_user",
         ),
         migrations.RemoveIndex(
-            model_name='installation',
-            name='install_agent_idx',
+            model_name="installation",
+            name="install_agent_idx",
         ),
         migrations.AlterField(
-            model_name='agent',
-            name='category',
-            field=models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.PROTECT, related_name='agents', to='marketplace.category'),
+            model_name="agent",
+            name="category",
+            field=models.ForeignKey(
+                db_index=False,
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="agents",
+                to="marketplace.category",
+            ),
         ),
         migrations.AlterField(
-            model_name='agent',
-            name='publisher',
-            field=models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.PROTECT, related_name='agents', to='marketplace.publisher'),
+            model_name="agent",
+            name="publisher",
+            field=models.ForeignKey(
+                db_index=False,
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="agents",
+                to="marketplace.publisher",
+            ),
         ),
         migrations.AlterField(
-            model_name='installation',
-            name='agent',
-            field=models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name='installations', to='marketplace.agent'),
+            model_name="installation",
+            name="agent",
+            field=models.ForeignKey(
+                db_index=False,
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="installations",
+                to="marketplace.agent",
+            ),
         ),
         migrations.AlterField(
-            model_name='installation',
-            name='user',
-            field=models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name='installations', to=settings.AUTH_USER_MODEL),
+            model_name="installation",
+            name="user",
+            field=models.ForeignKey(
+                db_index=False,
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="installations",
+                to=settings.AUTH_USER_MODEL,
+            ),
         ),
         migrations.AlterField(
-            model_name='review',
-            name='agent',
-            field=models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name='reviews', to='marketplace.agent'),
+            model_name="review",
+            name="agent",
+            field=models.ForeignKey(
+                db_index=False,
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="reviews",
+                to="marketplace.agent",
+            ),
         ),
         migrations.AlterField(
-            model_name='review',
-            name='user',
-            field=models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name='reviews', to=settings.AUTH_USER_MODEL),
+            model_name="review",
+            name="user",
+            field=models.ForeignKey(
+                db_index=False,
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="reviews",
+                to=settings.AUTH_USER_MODEL,
+            ),
         ),
         migrations.AddConstraint(
-            model_name='installation',
-            constraint=models.UniqueConstraint(fields=('agent', 'user'), name='installation_one_per_user'),
+            model_name="installation",
+            constraint=models.UniqueConstraint(
+                fields=("agent", "user"), name="installation_one_per_user"
+            ),
         ),
     ]
