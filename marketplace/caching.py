@@ -325,7 +325,15 @@ def _is_drf_view(view) -> bool:
 
 
 class CachePolicy:
-    """How one view is cached; build it with `cached_response`."""
+    """How one GET view's finished response is cached (see the module docstring).
+
+    `namespace`: "lists", "agent:{pk}" / "user:..." formatted with the URL kwargs (a
+    dependency), or a bare "agent" / "user" label whose ids the view passes to `depends()`.
+    `depends_on`: more namespaces, as format strings or callables (request, **kwargs).
+    `per_user`: signed-in visitors each get their own copy (anonymous ones share one);
+    otherwise the response must be the same for everyone.
+    `vary_on_accept`: key on the Accept header; default: True for DRF views.
+    """
 
     def __init__(
         self,
@@ -656,32 +664,8 @@ def _valid(entry: dict, static: list[str], versions: dict[str, int]) -> bool:
     )
 
 
-def cached_response(
-    namespace: str,
-    *,
-    ttl: int,
-    per_user: bool = False,
-    depends_on: Iterable[str | Callable] = (),
-    stale_seconds: int = STALE_SECONDS,
-    vary_on_accept: bool | None = None,
-) -> CachePolicy:
-    """Cache a GET view's finished response (see the module docstring).
-
-    `namespace`: "lists", "agent:{pk}" / "user:..." formatted with the URL kwargs (a
-    dependency), or a bare "agent" / "user" label whose ids the view passes to `depends()`.
-    `depends_on`: more namespaces, as format strings or callables (request, **kwargs).
-    `per_user`: signed-in visitors each get their own copy (anonymous ones share one);
-    otherwise the response must be the same for everyone.
-    `vary_on_accept`: key on the Accept header; default: True for DRF views.
-    """
-    return CachePolicy(
-        namespace,
-        ttl=ttl,
-        per_user=per_user,
-        depends_on=depends_on,
-        stale_seconds=stale_seconds,
-        vary_on_accept=vary_on_accept,
-    )
+# The public name views use: `@cached_response("lists", ttl=LISTS_TTL)` builds a policy.
+cached_response = CachePolicy
 
 
 class CachedResponseMixin:
