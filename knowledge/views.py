@@ -22,7 +22,7 @@ def _own(request, pk):
 
 
 # Entries name their agent: an agent's rename (a listings change) retires them too.
-@cached_response("user", ttl=caching.USER_TTL, per_user=True, depends_on=[caching.LISTS_NS])
+@cached_response("user", ttl=caching.USER_TTL, per_user=True, depends_on=[caching.CATALOG_NS])
 @login_required
 @require_safe
 def entry_list(request):
@@ -48,7 +48,7 @@ def entry_list(request):
     return render(request, "knowledge/entry_list.html", context, status=status)
 
 
-@cached_response("user", ttl=caching.USER_TTL, per_user=True, depends_on=[caching.LISTS_NS])
+@cached_response("user", ttl=caching.USER_TTL, per_user=True, depends_on=[caching.CATALOG_NS])
 @login_required
 @require_safe
 def entry_detail(request, pk):

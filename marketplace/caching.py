@@ -36,13 +36,22 @@ Where it is on (every cacheable GET; writes are never cached)
     "lists"; an agent's page and its reviews page under "agent" (declared with `depends`);
     my agents and knowledge list / detail under "user". Every page is `per_user`: the
     signed-in header names the user and carries the logout form's CSRF token.
-    Views whose rows show agent cards or names (my installations, my agents, knowledge)
-    also depend on "lists", so any agent change retires them.
+    My installations and my agents show agent cards: they also depend on the agents on the
+    page (`depends`). Knowledge shows agent names: it also depends on "lists:catalog".
 
 Namespaces, TTLs and who retires them
-    lists      listings, featured, categories, search, stats (LISTS_TTL, FEATURED_TTL,
-               STATS_TTL). Retired by every `forget()` (services: install, uninstall,
-               reviews, flags, recount; receivers below: an Agent saved in the admin).
+    lists      marketplace-wide listings: all agents, search, stats, home (LISTS_TTL,
+               STATS_TTL). Retired by every agent change: `forget()` (flags, recount,
+               receivers below: an Agent saved in the admin) and `forget_counters()` (the
+               services' installs and reviews).
+    lists:catalog  what only an agent edit changes: categories with their agent counts, the
+               search vocabulary, and the base of the two below. Retired by `forget()`, not
+               by `forget_counters()`.
+    lists:cat:<slug>  a listing restricted to one category (API `?category=`, browse), which
+               also depends on lists:catalog. `forget_counters()` retires the categories
+               of the agents whose counters moved (`listing_scope` picks these for a view).
+    lists:featured  the featured listing (FEATURED_TTL; also on lists:catalog). Retired by
+               `forget_counters()` when a featured agent's counters moved.
     agent:<id> an agent's detail (DETAIL_TTL). `forget(agent_ids=...)`: the same writes.
     user:<id>  a user's installations, own review, knowledge (USER_TTL, `per_user=True`).
                `forget(user_ids=...)`: install / review services; receivers: the user saved
@@ -108,6 +117,7 @@ import functools
 import hashlib
 import logging
 import os
+import re
 import secrets
 import threading
 import time
@@ -147,7 +157,11 @@ VERSION_TTL = 24 * 3600  # an expired version only costs a miss (versions are ne
 
 EPOCH_KEY = "mkt:epoch"
 EPOCH_NS = "*"  # every entry depends on it: `forget_all` retires everything
-LISTS_NS = "lists"  # listings, featured, search, categories, stats: anything many agents feed
+LISTS_NS = "lists"  # marketplace-wide listings, search, stats: anything every agent feeds
+# Narrower listings, so that the many writes that only move one agent's counters (installs,
+# reviews) do not retire what that agent cannot appear in:
+CATALOG_NS = "lists:catalog"  # what only an agent edit changes (names, flags, membership)
+FEATURED_NS = "lists:featured"  # the featured listing: counters of featured agents
 NAMESPACE_LABELS = ("lists", "agent", "user")
 MESSAGES_COOKIE = "messages"  # django.contrib.messages' cookie: the page would consume it
 
@@ -183,6 +197,32 @@ def agent_ns(agent_id: int) -> str:
 
 def user_ns(user_id: int) -> str:
     return f"user:{user_id}"
+
+
+def category_ns(slug: str) -> str:
+    """Listings restricted to one category: the counters of that category's agents."""
+    return f"lists:cat:{slug}"
+
+
+_SLUG = re.compile(r"[-a-zA-Z0-9_]{1,100}")
+
+
+def listing_scope(request, **view_kwargs) -> list[str]:
+    """The namespaces an agent listing depends on, from its query: one category's listing
+    follows that category's counters and the catalog; any other follows every agent.
+    Read before the view ran, from the raw query: the view confirms it (`listing_filtered`)."""
+    slug = request.GET.get("category", "")  # the last value, as the views read it
+    if _SLUG.fullmatch(slug):
+        return [CATALOG_NS, category_ns(slug)]
+    return [LISTS_NS]
+
+
+def listing_filtered(request, category: str | None) -> None:
+    """From a view under `listing_scope`: the category it really filtered by. When that is
+    not the one `listing_scope` read (a form that dropped an unknown category, a value the
+    validation normalised), the copy also follows every agent."""
+    if listing_scope(request) != ([CATALOG_NS, category_ns(category)] if category else [LISTS_NS]):
+        depends(request, LISTS_NS)
 
 
 def namespaced_key(namespace: str, *parts) -> str:
@@ -241,10 +281,23 @@ def forget(*, agent_ids=(), user_ids=(), lists: bool = True) -> None:
     """Retire what the given agents and users feed, and (by default) every listing."""
     namespaces = [agent_ns(pk) for pk in agent_ids] + [user_ns(pk) for pk in user_ids]
     if lists:
-        namespaces.append(LISTS_NS)
+        namespaces += [LISTS_NS, CATALOG_NS]
     if namespaces:
         _replay_lost_forget()
         _bump(namespaces)
+
+
+def forget_counters(*, agent_ids, user_ids=(), categories=(), featured: bool = False) -> None:
+    """Retire what a change of these agents' counters (an install, a review) can show in:
+    their own pages, the users' data, the marketplace-wide listings, their categories'
+    listings and, when one of them is featured, the featured listing. Not the catalog: the
+    listings of other categories and the featured listing without them stay warm."""
+    namespaces = [agent_ns(pk) for pk in agent_ids] + [user_ns(pk) for pk in user_ids]
+    namespaces += [LISTS_NS, *(category_ns(slug) for slug in categories)]
+    if featured:
+        namespaces.append(FEATURED_NS)
+    _replay_lost_forget()
+    _bump(namespaces)
 
 
 def forget_all() -> None:
@@ -255,6 +308,16 @@ def forget_on_commit(*, agent_ids=(), user_ids=(), lists: bool = True) -> None:
     """`forget` once the current transaction commits (at once outside a transaction)."""
     agent_ids, user_ids = list(agent_ids), list(user_ids)
     transaction.on_commit(lambda: forget(agent_ids=agent_ids, user_ids=user_ids, lists=lists))
+
+
+def forget_counters_on_commit(*, agent_ids, user_ids=(), categories=(), featured=False) -> None:
+    """`forget_counters` once the current transaction commits."""
+    agent_ids, user_ids, categories = list(agent_ids), list(user_ids), list(categories)
+    transaction.on_commit(
+        lambda: forget_counters(
+            agent_ids=agent_ids, user_ids=user_ids, categories=categories, featured=featured
+        )
+    )
 
 
 def forget_all_on_commit() -> None:
@@ -330,6 +393,8 @@ class CachePolicy:
     `namespace`: "lists", "agent:{pk}" / "user:..." formatted with the URL kwargs (a
     dependency), or a bare "agent" / "user" label whose ids the view passes to `depends()`.
     `depends_on`: more namespaces, as format strings or callables (request, **kwargs).
+    `scope`: for "lists", a callable (request, **kwargs) giving the listing namespaces the
+    response depends on (e.g. `listing_scope`); by default every listing's, `LISTS_NS`.
     `per_user`: signed-in visitors each get their own copy (anonymous ones share one);
     otherwise the response must be the same for everyone.
     `vary_on_accept`: key on the Accept header; default: True for DRF views.
@@ -342,6 +407,7 @@ class CachePolicy:
         ttl: int,
         per_user: bool = False,
         depends_on: Iterable[str | Callable] = (),
+        scope: Callable | None = None,
         stale_seconds: int = STALE_SECONDS,
         vary_on_accept: bool | None = None,
     ):
@@ -350,7 +416,10 @@ class CachePolicy:
             raise ImproperlyConfigured(f"cache namespace {namespace!r}: one of {NAMESPACE_LABELS}")
         if label == "user" and not per_user:
             raise ImproperlyConfigured("user data is cached per user: pass per_user=True")
+        if scope is not None and namespace != "lists":
+            raise ImproperlyConfigured("scope= narrows a listing: namespace must be 'lists'")
         self.namespace = namespace
+        self.scope = scope
         self.label = label
         self.ttl = ttl
         self.per_user = per_user
@@ -379,6 +448,8 @@ class CachePolicy:
         namespaces = [EPOCH_NS]
         if ":" in self.namespace:
             namespaces.append(self.namespace.format(**view_kwargs))
+        elif self.scope is not None:
+            namespaces.extend(self.scope(request, **view_kwargs))
         elif self.label == "lists":
             namespaces.append(LISTS_NS)
         for dep in self.depends_on:

@@ -210,7 +210,7 @@ def suggest_query(q: str) -> str | None:
     if not words:
         return None
     vocabulary = caching.cached_value(
-        caching.LISTS_NS, "search-vocabulary", ttl=caching.LISTS_TTL, compute=_vocabulary
+        caching.CATALOG_NS, "search-vocabulary", ttl=caching.LISTS_TTL, compute=_vocabulary
     )
     known = set(vocabulary)
     corrected = []

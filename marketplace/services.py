@@ -65,6 +65,19 @@ def _active_agent_or_fail(agent: Agent) -> None:
         raise AgentUnavailable(agent.pk)
 
 
+def _forget_counters(agent_id: int, user_id: int) -> None:
+    """After an agent's counters moved in this transaction: retire, on commit, what shows them.
+
+    Read after the UPDATE, whose row lock keeps the agent's category and featured flag from
+    changing under us until commit (an edit that does change them retires the catalog)."""
+    category, featured = (
+        Agent.objects.filter(pk=agent_id).values_list("category__slug", "is_featured").get()
+    )
+    caching.forget_counters_on_commit(
+        agent_ids=[agent_id], user_ids=[user_id], categories=[category], featured=featured
+    )
+
+
 # --- Installations ------------------------------------------------------------------------
 
 
@@ -83,7 +96,7 @@ def install_agent(*, user, agent: Agent) -> tuple[Installation, bool]:
                 return existing, False
             continue  # ... and uninstalled it again in between: try once more
         Agent.objects.filter(pk=agent.pk).update(install_count=F("install_count") + 1)
-        caching.forget_on_commit(agent_ids=[agent.pk], user_ids=[user.pk])
+        _forget_counters(agent.pk, user.pk)
         return installation, True
     raise IntegrityError("install kept racing with uninstall")
 
@@ -96,7 +109,7 @@ def uninstall_agent(*, user, agent: Agent) -> bool:
         return False
     # Only the transaction whose DELETE removed the row gets here, so this runs once.
     Agent.objects.filter(pk=agent.pk).update(install_count=F("install_count") - 1)
-    caching.forget_on_commit(agent_ids=[agent.pk], user_ids=[user.pk])
+    _forget_counters(agent.pk, user.pk)
     return True
 
 
@@ -115,7 +128,7 @@ def create_review(*, user, agent: Agent, rating: int, title: str = "", body: str
     except IntegrityError as exc:
         raise ReviewAlreadyExists(agent.pk) from exc
     Agent.objects.filter(pk=agent.pk).update(**_rating_changes(add=rating))
-    caching.forget_on_commit(agent_ids=[agent.pk], user_ids=[user.pk])
+    _forget_counters(agent.pk, user.pk)
     return review
 
 
@@ -143,7 +156,11 @@ def update_review(*, review: Review, rating=None, title=None, body=None) -> Revi
         Agent.objects.filter(pk=locked.agent_id).update(
             **_rating_changes(add=locked.rating, remove=old_rating)
         )
-    caching.forget_on_commit(agent_ids=[locked.agent_id], user_ids=[locked.user_id])
+        _forget_counters(locked.agent_id, locked.user_id)
+    else:  # the text only shows on the agent's pages and the author's own data
+        caching.forget_on_commit(
+            agent_ids=[locked.agent_id], user_ids=[locked.user_id], lists=False
+        )
     return locked
 
 
@@ -155,7 +172,11 @@ def delete_review(*, review: Review) -> bool:
     locked.delete()
     if not locked.is_hidden:
         Agent.objects.filter(pk=locked.agent_id).update(**_rating_changes(remove=locked.rating))
-    caching.forget_on_commit(agent_ids=[locked.agent_id], user_ids=[locked.user_id])
+        _forget_counters(locked.agent_id, locked.user_id)
+    else:
+        caching.forget_on_commit(
+            agent_ids=[locked.agent_id], user_ids=[locked.user_id], lists=False
+        )
     return True
 
 
@@ -168,7 +189,7 @@ def set_review_hidden(*, review: Review, hidden: bool) -> bool:
     Review.objects.filter(pk=locked.pk).update(is_hidden=hidden)
     change = {"remove": locked.rating} if hidden else {"add": locked.rating}
     Agent.objects.filter(pk=locked.agent_id).update(**_rating_changes(**change))
-    caching.forget_on_commit(agent_ids=[locked.agent_id], user_ids=[locked.user_id])
+    _forget_counters(locked.agent_id, locked.user_id)
     return True
 
 

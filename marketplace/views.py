@@ -78,12 +78,13 @@ def home(request):
     return render(request, "marketplace/home.html", context)
 
 
-@cached_response("lists", ttl=caching.LISTS_TTL, per_user=True)
+@cached_response("lists", ttl=caching.LISTS_TTL, per_user=True, scope=caching.listing_scope)
 @require_safe
 def agent_list(request):
     categories = list(Agent.objects.listed().count_by_category())
     form = BrowseForm(request.GET, categories=categories)
     filters = form.filters()
+    caching.listing_filtered(request, filters["category"])
     agents = Agent.objects.listed().for_cards()
     if filters["category"]:
         agents = agents.in_category(filters["category"])
@@ -204,12 +205,14 @@ def agent_reviews(request, slug):
     )
 
 
-@cached_response("user", ttl=caching.USER_TTL, per_user=True, depends_on=[caching.LISTS_NS])
+@cached_response("user", ttl=caching.USER_TTL, per_user=True)
 @login_required
 @require_safe
 def my_agents(request):
     installs = Installation.objects.for_user(request.user).with_agent_card_fields()
     page, status = _page(request, installs, ordering=("installed_at", "desc"))
+    # The cards show counters anybody's install moves: follow the agents on the page.
+    depends(request, *(agent_ns(i.agent_id) for i in page.items))
     return render(
         request, "marketplace/my_agents.html", {"nav": "mine", "page": page}, status=status
     )

@@ -62,6 +62,9 @@ READS = [
     # API
     ("anon", "/api/v1/marketplace/agents/"),
     ("api", "/api/v1/marketplace/agents/"),
+    ("anon", "/api/v1/marketplace/agents/?category=writing"),
+    ("anon", "/api/v1/marketplace/agents/?category=writing&ordering=-installs"),
+    ("anon", "/api/v1/marketplace/agents/?category=coding"),
     ("anon", "/api/v1/marketplace/agents/featured/"),
     ("anon", "/api/v1/marketplace/categories/"),
     ("anon", "/api/v1/marketplace/stats/"),
@@ -80,6 +83,8 @@ READS = [
     ("web", "/"),
     ("anon", "/agents/"),
     ("web", "/agents/"),
+    ("anon", "/agents/?category=writing"),
+    ("anon", "/agents/?category=coding&sort=-installs"),
     ("anon", "/search/?q=alpha"),
     ("web", "/search/?q=alpha"),
     ("anon", "/stats/"),
@@ -97,7 +102,8 @@ READS = [
 
 
 class World:
-    """A writer (by token, by session), a staff member, an anonymous visitor, two agents."""
+    """A writer (by token, by session), a staff member, an anonymous visitor, three agents:
+    Alpha and Beta in Writing, Gamma (featured) in Coding."""
 
     def __init__(self):
         self.category = CategoryFactory(name="Writing")
@@ -106,6 +112,10 @@ class World:
             name="Alpha", slug="alpha", category=self.category, publisher=self.publisher
         )
         self.other = AgentFactory(name="Beta", slug="beta", category=self.category)
+        self.coding = CategoryFactory(name="Coding")
+        self.featured = AgentFactory(
+            name="Gamma", slug="gamma", category=self.coding, is_featured=True
+        )
         self.writer = UserFactory(username="writer")
         self.staff = UserFactory(username="staff", is_staff=True, is_superuser=True)
         self.carol = UserFactory(username="carol")
@@ -246,6 +256,11 @@ def _carol_installed_and_reviewed(w):
     services.create_review(user=w.carol, agent=w.agent, rating=2, title="Meh")
 
 
+def _writer_installed_alpha_and_gamma(w):
+    services.install_agent(user=w.writer, agent=w.agent)
+    services.install_agent(user=w.writer, agent=w.featured)
+
+
 def _drifted(w):
     Installation.objects.create(user=w.carol, agent=w.agent)  # behind the counters' back
 
@@ -279,6 +294,19 @@ WRITES = {
         lambda w: ok(api_json(w.api, "patch", _reviews_url(w, "mine/"), {"title": "Changed"})),
     ),
     "api delete review": (_reviewed, lambda w: ok(w.api.delete(_reviews_url(w, "mine/")))),
+    # --- somebody else's writes to agents the writer has installed ---
+    "carol installs alpha": (
+        _writer_installed_alpha_and_gamma,
+        lambda w: services.install_agent(user=w.carol, agent=w.agent),
+    ),
+    "carol reviews the featured agent": (
+        _writer_installed_alpha_and_gamma,
+        lambda w: services.create_review(user=w.carol, agent=w.featured, rating=1),
+    ),
+    "carol uninstalls the featured agent": (
+        lambda w: services.install_agent(user=w.carol, agent=w.featured),
+        lambda w: services.uninstall_agent(user=w.carol, agent=w.featured),
+    ),
     # --- services through the pages (writer's session) ---
     "page install": (None, lambda w: ok(w.web.post(_page(w, "install/")))),
     "page uninstall": (_installed, lambda w: ok(w.web.post(_page(w, "uninstall/")))),

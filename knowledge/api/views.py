@@ -64,7 +64,9 @@ class KnowledgeEntryViewSet(CachedResponseMixin, viewsets.ModelViewSet):
     # Entries name their agent: an agent's rename (a listings change) retires them too.
     cache_policies = dict.fromkeys(
         ["list", "retrieve"],
-        cached_response("user", ttl=caching.USER_TTL, per_user=True, depends_on=[caching.LISTS_NS]),
+        cached_response(
+            "user", ttl=caching.USER_TTL, per_user=True, depends_on=[caching.CATALOG_NS]
+        ),
     )
 
     @cached_property

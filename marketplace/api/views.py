@@ -80,7 +80,9 @@ def validated(serializer_class, data, **kwargs) -> dict:
 
 
 class AgentListView(CachedResponseMixin, generics.ListAPIView):
-    cache_policies = {"get": cached_response("lists", ttl=caching.LISTS_TTL)}
+    cache_policies = {
+        "get": cached_response("lists", ttl=caching.LISTS_TTL, scope=caching.listing_scope)
+    }
     serializer_class = AgentCardSerializer
     pagination_class = KeysetPagination
     permission_classes = [AllowAny]
@@ -96,6 +98,7 @@ class AgentListView(CachedResponseMixin, generics.ListAPIView):
     def get_queryset(self):
         p = self.params
         agents = Agent.objects.listed()
+        caching.listing_filtered(self.request, p.get("category"))
         if p.get("category"):
             agents = agents.in_category(p["category"])
         if p.get("featured") is not None:
@@ -120,7 +123,11 @@ class AgentListView(CachedResponseMixin, generics.ListAPIView):
 
 
 class FeaturedAgentListView(AgentListView):
-    cache_policies = {"get": cached_response("lists", ttl=caching.FEATURED_TTL)}
+    cache_policies = {
+        "get": cached_response(
+            caching.CATALOG_NS, ttl=caching.FEATURED_TTL, depends_on=[caching.FEATURED_NS]
+        )
+    }
     params_class = OrderingParams
 
     def get_queryset(self):
@@ -138,7 +145,8 @@ class FeaturedAgentListView(AgentListView):
 
 
 class CategoryListView(CachedResponseMixin, generics.ListAPIView):
-    cache_policies = {"get": cached_response("lists", ttl=caching.CATEGORIES_TTL)}
+    # Counts of listed agents: only an agent edit (a flag, a move, a new agent) changes them.
+    cache_policies = {"get": cached_response(caching.CATALOG_NS, ttl=caching.CATEGORIES_TTL)}
     serializer_class = CategorySerializer
     pagination_class = KeysetPagination
     permission_classes = [AllowAny]
@@ -285,12 +293,8 @@ class InstallView(APIView):
 
 
 class MyInstallationListView(CachedResponseMixin, generics.ListAPIView):
-    # Its cards show counters every install moves: it follows the listings too.
-    cache_policies = {
-        "get": cached_response(
-            "user", ttl=caching.USER_TTL, per_user=True, depends_on=[caching.LISTS_NS]
-        )
-    }
+    # Its cards show counters anybody's install moves: it follows the agents on the page.
+    cache_policies = {"get": cached_response("user", ttl=caching.USER_TTL, per_user=True)}
     serializer_class = InstallationSerializer
     pagination_class = KeysetPagination
     permission_classes = [IsAuthenticated]
@@ -300,6 +304,11 @@ class MyInstallationListView(CachedResponseMixin, generics.ListAPIView):
 
     def get_queryset(self):
         return Installation.objects.for_user(self.request.user).with_agent_card_fields()
+
+    def paginate_queryset(self, queryset):
+        page = super().paginate_queryset(queryset)
+        caching.depends(self.request, *(caching.agent_ns(i.agent_id) for i in page or ()))
+        return page
 
     @extend_schema(
         operation_id="my_installations",
