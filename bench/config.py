@@ -40,6 +40,7 @@ class Config:
     connections: int  # the "N" of -c1 / -cN
     load_connections: int
     load_duration: int
+    load_warmup: int  # seconds of the same mix before the measured run (steady state)
     query_runs: int  # timed runs per query (median)
     cold_samples: int  # cache-miss requests per endpoint
     workers: int | None  # API_WORKERS for gunicorn (None: gunicorn.conf.py's default)
@@ -76,6 +77,7 @@ class Config:
                 connections=1,  # latency only
                 load_connections=8,
                 load_duration=2,
+                load_warmup=1,
                 query_runs=5,
                 cold_samples=3,
                 # Two workers start in half the time; one anonymous, one signed-in, one page.
@@ -92,7 +94,8 @@ class Config:
             rounds=int(os.environ.get("BENCH_ROUNDS", 2)),
             connections=int(os.environ.get("BENCH_CONNECTIONS", 16)),
             load_connections=100,
-            load_duration=int(os.environ.get("BENCH_LOAD_DURATION", 15)),
+            load_duration=int(os.environ.get("BENCH_LOAD_DURATION", 30)),
+            load_warmup=int(os.environ.get("BENCH_LOAD_WARMUP", 30)),
             query_runs=int(os.environ.get("BENCH_QUERY_RUNS", 40)),
             cold_samples=int(os.environ.get("BENCH_COLD_SAMPLES", 30)),
             workers=int(workers) if workers else None,

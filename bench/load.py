@@ -168,9 +168,10 @@ def run_section(*, fx: Fixture, server, cfg, log) -> dict:
     data_file.write_text("return " + _lua(data) + "\n")
 
     since = datetime.now(UTC)
-    # Warm-up: the first seconds of a real deployment are not its steady state.
+    # Warm-up with the same mix: the first seconds after a deployment (every copy cold, the
+    # long tail of agents never asked for yet) are not the steady state the report measured.
     warm = wrk.run(
-        server.url("/"), connections=cfg.load_connections, duration=min(3, cfg.load_duration),
+        server.url("/"), connections=cfg.load_connections, duration=cfg.load_warmup,
         script=wrk.MIX_LUA, script_args=[data_file, 0],
     )  # fmt: skip
     metrics_before = appmetrics.metrics_text(server)

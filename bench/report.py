@@ -350,8 +350,19 @@ def render(results: dict) -> str:
                 ["Cache hit rate", _pct(REPORT_FIGURES["hit_rate"]), _pct(cache.get("hit_rate"))],
             ],
         )
+        warmup_s = results.get("config", {}).get("load_warmup_s", "?")
+        per_ns = ", ".join(
+            f"{ns} {_pct(v.get('hit_rate'))}"
+            for ns, v in (cache.get("per_namespace") or {}).items()
+        )
         lines += [
             f"Mix ({load['write_share']:.0%} writes, Zipf popularity): {mix}.",
+            "",
+            f"Measured over {load['duration_s']} s, after a warm-up of the same mix "
+            f"({load['warmup_requests']} requests over {warmup_s} s): the steady state, not "
+            "the first seconds after a deployment.",
+            "",
+            f"Hit rate by namespace: {per_ns or '-'}.",
             "",
             f"Status classes: {load['status']}; socket errors: {load['socket_errors']}.",
             "",

@@ -88,6 +88,7 @@ def main(argv=None) -> int:
             "connections": cfg.connections,
             "load_connections": cfg.load_connections,
             "load_duration_s": cfg.load_duration,
+            "load_warmup_s": cfg.load_warmup,
             "query_runs": cfg.query_runs,
             "cold_samples": cfg.cold_samples,
         },
