@@ -275,7 +275,7 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "marketplace.api.errors.exception_handler",
     "DEFAULT_THROTTLE_CLASSES": [
         "rest_framework.throttling.AnonRateThrottle",
-        "rest_framework.throttling.UserRateThrottle",
+        "aios.throttling.SignedInRateThrottle",  # UserRateThrottle for signed-in users only
     ],
     # Per client IP (anon) or user; `search` is the tighter scope of the search endpoint.
     "DEFAULT_THROTTLE_RATES": {

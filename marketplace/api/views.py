@@ -18,7 +18,7 @@ from rest_framework.authtoken.models import Token
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
-from rest_framework.throttling import AnonRateThrottle, ScopedRateThrottle, UserRateThrottle
+from rest_framework.throttling import AnonRateThrottle, ScopedRateThrottle
 from rest_framework.views import APIView
 
 from aios import throttling
@@ -208,7 +208,7 @@ class AgentSearchView(CachedResponseMixin, APIView):
 
     cache_policies = {"get": cached_response("lists", ttl=caching.LISTS_TTL)}  # GET only
     permission_classes = [AllowAny]
-    throttle_classes = [AnonRateThrottle, UserRateThrottle, ScopedRateThrottle]
+    throttle_classes = [AnonRateThrottle, throttling.SignedInRateThrottle, ScopedRateThrottle]
     throttle_scope = "search"
 
     def search(self, request, data):

@@ -130,3 +130,56 @@ def test_ipv6_clients_are_counted_by_their_64_bit_prefix():
     assert throttling.client_address(one) == throttling.client_address(two) == "2001:db8:1:2::/64"
     assert throttling.client_address(other) != throttling.client_address(one)
     assert throttling.client_address(factory.get("/", REMOTE_ADDR="10.0.0.7")) == "10.0.0.7"
+
+
+# --- API rates ---------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def api_rates(settings):
+    from rest_framework.settings import api_settings
+    from rest_framework.throttling import SimpleRateThrottle
+
+    rates = {"anon": "3/min", "user": "5/min", "search": "1000/min"}
+    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": rates}
+    api_settings.reload()
+    # DRF reads the rates into a class attribute at import time.
+    original = SimpleRateThrottle.THROTTLE_RATES
+    SimpleRateThrottle.THROTTLE_RATES = rates
+    from django.core.cache import cache
+
+    cache.clear()
+    yield rates
+    SimpleRateThrottle.THROTTLE_RATES = original
+    api_settings.reload()
+
+
+URL = "/api/v1/marketplace/categories/?page_size=3"
+
+
+@pytest.mark.django_db
+def test_anonymous_clients_get_the_anon_rate_and_signed_in_ones_the_user_rate(
+    client, api_rates, settings
+):
+    from rest_framework.authtoken.models import Token
+    from rest_framework.test import APIClient
+
+    settings.CACHE_ENABLED = False  # every request runs its view and its throttles
+    codes = [client.get(URL).status_code for _ in range(4)]
+    assert codes == [200, 200, 200, 429]  # the anon rate, 3/min
+
+    user = UserFactory()
+    api = APIClient()
+    api.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
+    codes = [api.get(URL).status_code for _ in range(6)]
+    assert codes == [200] * 5 + [429]  # the user rate, 5/min, not the address's anon count
+
+
+def test_the_user_rate_ignores_anonymous_requests():
+    from django.contrib.auth.models import AnonymousUser
+    from rest_framework.request import Request
+
+    request = Request(RequestFactory().get("/"))
+    request.user = AnonymousUser()
+    throttle = throttling.SignedInRateThrottle()
+    assert all(throttle.allow_request(request, None) for _ in range(10_000))
