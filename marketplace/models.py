@@ -217,3 +217,44 @@ class Review(models.Model):
 
     def __str__(self):
         return f"{self.rating}★ {self.agent} by {self.user}"
+
+
+STATS_SHARDS = 16  # rollup rows per category: agent id % STATS_SHARDS picks an agent's row
+
+
+class CategoryStats(models.Model):
+    """One stripe of a category's sums of agent counters: what marketplace.stats reads.
+
+    Written only by the database triggers on marketplace_agents (migration 0005), in the
+    transaction that changes an agent row, whatever path changed it: services, update(),
+    the admin, COPY, raw SQL. Each category has up to STATS_SHARDS rows, one per agent id
+    residue, so concurrent writes to different agents of one category rarely wait on the same
+    row lock; readers sum the stripes. `manage.py recount` checks and rebuilds the table.
+    """
+
+    category = models.ForeignKey(
+        Category, on_delete=models.CASCADE, related_name="stats", db_index=False
+    )
+    shard = models.PositiveSmallIntegerField()
+    agents = models.BigIntegerField(default=0)
+    active_agents = models.BigIntegerField(default=0)
+    featured_agents = models.BigIntegerField(default=0, help_text="Active and featured.")
+    installs = models.BigIntegerField(default=0)
+    active_installs = models.BigIntegerField(default=0, help_text="Installs of active agents.")
+    reviews = models.BigIntegerField(default=0, help_text="Sum of rating_count.")
+    ratings_1 = models.BigIntegerField(default=0)
+    ratings_2 = models.BigIntegerField(default=0)
+    ratings_3 = models.BigIntegerField(default=0)
+    ratings_4 = models.BigIntegerField(default=0)
+    ratings_5 = models.BigIntegerField(default=0)
+
+    class Meta:
+        db_table = "marketplace_category_stats"
+        verbose_name_plural = "category stats"
+        constraints = [
+            # The triggers' ON CONFLICT target; also serves the per-category lookups.
+            models.UniqueConstraint(fields=["category", "shard"], name="category_stats_shard"),
+        ]
+
+    def __str__(self):
+        return f"{self.category_id}/{self.shard}"
