@@ -243,7 +243,7 @@ def test_categories_page_with_a_cursor(api, db):
 
 
 def test_stats_report_the_stored_counters(api, shelf, django_assert_num_queries):
-    with django_assert_num_queries(3):
+    with django_assert_num_queries(2):
         response = api.get(reverse("api:stats"))
     body = response.json()
     assert body["total_agents"] == 13

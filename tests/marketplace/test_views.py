@@ -460,7 +460,7 @@ def test_my_agents_needs_login(client):
 def test_stats_page_draws_svg_charts(client, agent, user, django_assert_num_queries):
     services.install_agent(user=user, agent=agent)
     services.create_review(user=user, agent=agent, rating=4)
-    with django_assert_num_queries(3):
+    with django_assert_num_queries(2):
         response = client.get(reverse("stats"))
     html = response.content.decode()
     assert response.status_code == 200
