@@ -7,12 +7,22 @@ locked (`select_for_update`) before they are read.
 
 from collections.abc import Iterable
 
-from django.db import IntegrityError, transaction
-from django.db.models import Count, F, FloatField, IntegerField, OuterRef, Q, Subquery, Value
+from django.db import IntegrityError, connection, transaction
+from django.db.models import (
+    Count,
+    F,
+    FloatField,
+    IntegerField,
+    OuterRef,
+    Q,
+    Subquery,
+    Sum,
+    Value,
+)
 from django.db.models.functions import Cast, Coalesce, NullIf
 
 from . import caching
-from .models import RATINGS, Agent, Installation, Review
+from .models import RATINGS, STATS_SHARDS, Agent, CategoryStats, Installation, Review
 
 
 class AgentUnavailable(Exception):
@@ -276,6 +286,79 @@ def recount_agents(agent_ids: Iterable[int] | None = None) -> int:
     else:
         caching.forget_on_commit(agent_ids=ids)
     return updated
+
+
+# --- Category stats rollup ----------------------------------------------------------------
+# Database triggers keep CategoryStats exact (migration 0005); these check and rebuild it.
+
+_ACTIVE = Q(is_active=True)
+# CategoryStats column -> its sum over the agent rows of one (category, shard).
+_STATS_SUMS = {
+    "agents": Count("pk"),
+    "active_agents": Count("pk", filter=_ACTIVE),
+    "featured_agents": Count("pk", filter=_ACTIVE & Q(is_featured=True)),
+    "installs": Coalesce(Sum("install_count"), 0),
+    "active_installs": Coalesce(Sum("install_count", filter=_ACTIVE), 0),
+    "reviews": Coalesce(Sum("rating_count"), 0),
+    **{f"ratings_{r}": Coalesce(Sum(f"ratings_{r}"), 0) for r in RATINGS},
+}
+STATS_COLUMNS = tuple(_STATS_SUMS)
+
+
+def _lock_agents_for_stats() -> None:
+    """Hold agent writes (not reads) until the transaction ends, so the agent rows and the
+    rollup are read, and the rollup rewritten, at one point in time. SQLite has one writer."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(f"LOCK TABLE {Agent._meta.db_table} IN SHARE MODE")
+
+
+def _fresh_category_stats() -> dict[tuple[int, int], dict]:
+    rows = (
+        Agent.objects.order_by()
+        .values("category_id", shard=F("pk") % STATS_SHARDS)
+        # Prefixed: `reviews` is already the name of a relation of Agent.
+        .annotate(**{f"sum_{c}": e for c, e in _STATS_SUMS.items()})
+    )
+    return {
+        (row["category_id"], row["shard"]): {c: row[f"sum_{c}"] for c in STATS_COLUMNS}
+        for row in rows
+    }
+
+
+@transaction.atomic
+def find_stats_drift() -> list[dict]:
+    """CategoryStats rows that disagree with a fresh aggregate of the agent rows:
+    [{category_id, shard, column: (stored, true)}], a missing row counting as zeros.
+    Agent writes wait until the caller's transaction ends (a consistent reading)."""
+    _lock_agents_for_stats()
+    stored = {
+        (row.pop("category_id"), row.pop("shard")): row
+        for row in CategoryStats.objects.values("category_id", "shard", *STATS_COLUMNS)
+    }
+    fresh = _fresh_category_stats()
+    zeros = dict.fromkeys(STATS_COLUMNS, 0)
+    drift = []
+    for key in sorted(stored.keys() | fresh.keys()):
+        have, want = stored.get(key, zeros), fresh.get(key, zeros)
+        diff = {c: (have[c], want[c]) for c in STATS_COLUMNS if have[c] != want[c]}
+        if diff:
+            drift.append({"category_id": key[0], "shard": key[1], **diff})
+    return drift
+
+
+@transaction.atomic
+def rebuild_category_stats() -> int:
+    """Replace every CategoryStats row with a fresh aggregate of the agent rows. Returns
+    the number of rows written."""
+    _lock_agents_for_stats()
+    CategoryStats.objects.all().delete()
+    written = CategoryStats.objects.bulk_create(
+        CategoryStats(category_id=category_id, shard=shard, **sums)
+        for (category_id, shard), sums in _fresh_category_stats().items()
+    )
+    caching.forget_on_commit()  # the stats the old rows fed
+    return len(written)
 
 
 # Deleting a user cascades to their installations and reviews without passing through the

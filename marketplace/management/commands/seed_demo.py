@@ -3,7 +3,8 @@
 The same scale and seed always give the same rows. Rows are generated in Python and streamed
 to the database: COPY on PostgreSQL, large `executemany` batches on SQLite. Per-agent counters
 (installs, rating histogram, count, average) are planned before any row is written and stored
-with the agents, so they match the rows without a recount pass.
+with the agents, so they match the rows without a recount pass; the database triggers on the
+agent table sum them into the per-category rollup (CategoryStats) as the agents are written.
 
 Memory stays bounded at any scale: only per-agent and per-user plans are held (a few numbers
 each); installations, reviews and knowledge entries are streamed. Installations and reviews
@@ -31,7 +32,7 @@ from tqdm import tqdm
 
 from knowledge.models import KnowledgeEntry
 from marketplace import caching, demo_data, icons
-from marketplace.models import Agent, Category, Installation, Publisher, Review
+from marketplace.models import Agent, Category, CategoryStats, Installation, Publisher, Review
 
 User = get_user_model()
 
@@ -766,7 +767,9 @@ class TableWriter:
 
 # --- The command ----------------------------------------------------------------------------
 
-SEEDED_MODELS = (KnowledgeEntry, Review, Installation, Agent, Publisher, Category)
+# In deletion order. CategoryStats is written by triggers as the agents are loaded (one
+# aggregate per COPY on PostgreSQL); it is emptied with them, before the categories it points at.
+SEEDED_MODELS = (KnowledgeEntry, Review, Installation, Agent, CategoryStats, Publisher, Category)
 
 
 class Command(BaseCommand):
