@@ -1,8 +1,11 @@
+import math
+
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from aios.pagination import paginate_keyset
+from marketplace.models import Agent, Installation
 from marketplace.search import (
     SEARCH_ORDERINGS,
     SearchQueryTooLong,
@@ -12,7 +15,7 @@ from marketplace.search import (
     search_ordering,
     suggest_query,
 )
-from tests.factories import AgentFactory, CategoryFactory
+from tests.factories import AgentFactory, CategoryFactory, InstallationFactory
 
 
 @pytest.fixture
@@ -142,6 +145,28 @@ def test_search_page_is_one_query(catalogue):
     assert len(queries) == 1
 
 
+def test_blank_query_scores_agents_by_the_quality_formula(db):
+    agents = [
+        AgentFactory(rating_average=0.0, rating_count=0, install_count=0),
+        AgentFactory(rating_average=4.8, rating_count=1_200, install_count=45_000),
+        AgentFactory(rating_average=2.5, rating_count=3, install_count=250_000),
+    ]
+    scores = {a.pk: a.score for a in search_agents(q="")}
+    for agent in agents:
+        bayes = (agent.rating_average * agent.rating_count + 3.5 * 5) / (agent.rating_count + 5)
+        installs = min(math.log(agent.install_count + 1) / math.log(100_001), 1.0)
+        assert scores[agent.pk] == pytest.approx(0.6 + 0.25 * bayes / 5 + 0.15 * installs)
+
+
+def test_search_results_can_filter_another_query(catalogue, user):
+    # Inside a subquery Django renames the agents table; the search SQL must follow it.
+    for key in ("pro", "tagline", "other"):
+        InstallationFactory(user=user, agent=catalogue[key])
+    matching = search_agents(q="translator", min_rating=1).values("pk")
+    installed = Installation.objects.filter(user=user, agent__in=matching)
+    assert {i.agent_id for i in installed} == {catalogue["pro"].pk, catalogue["tagline"].pk}
+
+
 def test_query_length_is_limited():
     assert clean_query("  tr  ") == "tr"
     assert clean_query("x" * 200) == "x" * 200
@@ -185,6 +210,15 @@ def test_prefix_of_the_last_word_matches_while_typing(catalogue):
 
 
 @pytest.mark.postgres
+def test_the_case_of_the_query_changes_no_score(catalogue):
+    def scores(q):
+        return [(a.pk, a.score) for a in search_agents(q=q).order_by("-score", "-pk")]
+
+    assert scores("TRANLATOR") == scores("tranlator")
+    assert scores("Translator Pro") == scores("translator pro")
+
+
+@pytest.mark.postgres
 def test_stemming_and_tags_are_searched(db):
     agent = AgentFactory(name="Quill", tagline="Drafting", tags=["copywriting", "seo"])
     assert _ids(search_agents(q="seo")) == [agent.pk]
@@ -200,8 +234,6 @@ def test_websearch_syntax_excludes_words(catalogue):
 
 @pytest.mark.postgres
 def test_search_uses_the_search_indexes(db):
-    from marketplace.models import Agent
-
     category = CategoryFactory()
     publisher = AgentFactory().publisher
     Agent.objects.bulk_create(
