@@ -35,7 +35,7 @@ def agents():
             name="Plain", publisher=verified, rating_average=3.25, rating_count=4, install_count=7
         ),
         AgentFactory(name="Star", is_featured=True, category=CategoryFactory(name="Ünïcode & Co")),
-        AgentFactory(name="Quote \"and\" <tags>", tagline=""),
+        AgentFactory(name='Quote "and" <tags>', tagline=""),
     ]
     made[0].icon.save("plain.webp", ContentFile(b"RIFF0000WEBP"), save=True)
     Agent.objects.filter(pk=made[1].pk).update(
