@@ -12,10 +12,12 @@ not, since those rows exist; agent counts per category and top agents cover list
 The result is plain data (ints, floats, strings, lists, dicts), safe to cache as is.
 """
 
-from django.db.models import Sum
-from django.db.models.functions import Coalesce
+import functools
+from types import SimpleNamespace
 
-from .models import RATINGS, Agent, Category
+from django.db import connection
+
+from .models import RATINGS, Agent, Category, CategoryStats
 
 TOP_AGENTS = 5
 
@@ -30,16 +32,44 @@ TOTALS = {
 ROLLUP_COLUMNS = (*TOTALS, "active_installs", *(f"ratings_{r}" for r in RATINGS))
 
 
-def marketplace_stats(*, top: int = TOP_AGENTS) -> dict:
-    categories = list(
-        Category.objects.only("slug", "name", "position")
-        .annotate(
-            # Prefixed: `agents` is already the reverse relation's name.
-            **{f"sum_{c}": Coalesce(Sum(f"stats__{c}"), 0) for c in ROLLUP_COLUMNS}
-        )
-        # Explicit: Meta.ordering does not apply to a GROUP BY query (menu order, not hash order).
-        .order_by("position", "name")
+@functools.cache
+def _category_sums_sql() -> str:
+    """The categories with the sums of their stripes, in menu order, as one fixed statement.
+
+    Written out once rather than built by the ORM per call: compiling eleven annotated SUMs
+    took twice as long as the database took to run them. (Meta.ordering would not apply to
+    a GROUP BY anyway: the ORDER BY is explicit.)"""
+    qn = connection.ops.quote_name
+    category, stats = Category._meta, CategoryStats._meta
+    col = {f.name: qn(f.column) for f in stats.concrete_fields}
+    cat = {f.name: qn(f.column) for f in category.concrete_fields}
+    sums = ", ".join(f"COALESCE(SUM(s.{col[c]}), 0)" for c in ROLLUP_COLUMNS)
+    # Quoted identifiers from the models' metadata only: nothing here comes from a request.
+    return (
+        f"SELECT c.{cat['slug']}, c.{cat['name']}, {sums} "  # noqa: S608
+        f"FROM {qn(category.db_table)} c "
+        f"LEFT JOIN {qn(stats.db_table)} s ON s.{col['category']} = c.{cat['id']} "
+        f"GROUP BY c.{cat['id']}, c.{cat['slug']}, c.{cat['name']}, c.{cat['position']} "
+        f"ORDER BY c.{cat['position']}, c.{cat['name']}"
     )
+
+
+def _category_sums() -> list[SimpleNamespace]:
+    with connection.cursor() as cursor:
+        cursor.execute(_category_sums_sql())
+        rows = cursor.fetchall()
+    return [
+        SimpleNamespace(
+            slug=slug,
+            name=name,
+            **{f"sum_{c}": int(v) for c, v in zip(ROLLUP_COLUMNS, sums, strict=True)},
+        )
+        for slug, name, *sums in rows
+    ]
+
+
+def marketplace_stats(*, top: int = TOP_AGENTS) -> dict:
+    categories = _category_sums()
 
     def total(column: str) -> int:
         return sum(getattr(c, f"sum_{column}") for c in categories)
