@@ -102,6 +102,13 @@ class Agent(models.Model):
             ),
             # Featured shelf: active featured agents.
             models.Index(fields=["is_active", "is_featured"], name="idx_agents_is_active_featured"),
+            # ... and their default listing, by rating: the first page reads 21 index entries
+            # instead of sorting every featured agent joined to every publisher.
+            models.Index(
+                fields=["-rating_average", "-id"],
+                name="agent_featured_rating_idx",
+                condition=Q(is_active=True, is_featured=True),
+            ),
             # Listings over all active agents, one per ordering: (sort key, id) for the cursor.
             models.Index(
                 fields=["-rating_average", "-id"],

@@ -187,3 +187,31 @@ def test_drf_pagination_defaults_to_newest_id_first_and_renders_links(tied_agent
     assert response.data["previous"] is None
     assert "q=keep" in response.data["next"] and "cursor=" in response.data["next"]
     assert response["Link"] == f'<{response.data["next"]}>; rel="next"'
+
+
+@pytest.mark.postgres
+def test_the_featured_first_page_reads_its_index_in_order(db):
+    category, publisher = CategoryFactory(), PublisherFactory()
+    Agent.objects.bulk_create(
+        Agent(
+            name=f"Shelf {i:05d}",
+            slug=f"shelf-{i}",
+            tagline="x",
+            category=category,
+            publisher=publisher,
+            rating_average=(i % 50) / 10,
+            is_featured=i % 10 == 0,
+        )
+        for i in range(3000)
+    )
+    with connection.cursor() as cur:
+        cur.execute("ANALYZE marketplace_agents")
+    with CaptureQueriesContext(connection) as queries:
+        paginate_keyset(
+            Agent.objects.featured().for_cards(), ordering="-rating", cursor=None, page_size=20
+        )
+    with connection.cursor() as cur:
+        cur.execute("EXPLAIN " + queries[0]["sql"])
+        plan = "\n".join(row[0] for row in cur.fetchall())
+    assert "agent_featured_rating_idx" in plan, plan
+    assert "Sort" not in plan.split("->")[0], plan
