@@ -135,9 +135,8 @@ def test_unknown_ordering_is_a_value_error(db):
         paginate_keyset(Agent.objects.all(), ordering="-popularity", cursor=None, page_size=2)
 
 
-@pytest.mark.postgres
-@pytest.mark.parametrize("ordering", list(AGENT_ORDERINGS))
-def test_deep_page_uses_an_index_range_and_no_offset(db, ordering):
+def _bulk_agents(fields, count=3000):
+    """`count` agents in one category, `fields(i)` giving each one's own values; analyzed."""
     category, publisher = CategoryFactory(), PublisherFactory()
     Agent.objects.bulk_create(
         Agent(
@@ -146,13 +145,18 @@ def test_deep_page_uses_an_index_range_and_no_offset(db, ordering):
             tagline="x",
             category=category,
             publisher=publisher,
-            rating_average=(i % 5) + 0.5,
-            install_count=i % 50,
+            **fields(i),
         )
-        for i in range(3000)
+        for i in range(count)
     )
     with connection.cursor() as cur:
         cur.execute("ANALYZE marketplace_agents")
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("ordering", list(AGENT_ORDERINGS))
+def test_deep_page_uses_an_index_range_and_no_offset(db, ordering):
+    _bulk_agents(lambda i: {"rating_average": (i % 5) + 0.5, "install_count": i % 50})
     queryset = Agent.objects.listed().for_cards()
     cursor = None
     for _ in range(40):  # 40 pages deep
@@ -191,21 +195,7 @@ def test_drf_pagination_defaults_to_newest_id_first_and_renders_links(tied_agent
 
 @pytest.mark.postgres
 def test_the_featured_first_page_reads_its_index_in_order(db):
-    category, publisher = CategoryFactory(), PublisherFactory()
-    Agent.objects.bulk_create(
-        Agent(
-            name=f"Shelf {i:05d}",
-            slug=f"shelf-{i}",
-            tagline="x",
-            category=category,
-            publisher=publisher,
-            rating_average=(i % 50) / 10,
-            is_featured=i % 10 == 0,
-        )
-        for i in range(3000)
-    )
-    with connection.cursor() as cur:
-        cur.execute("ANALYZE marketplace_agents")
+    _bulk_agents(lambda i: {"rating_average": (i % 50) / 10, "is_featured": i % 10 == 0})
     with CaptureQueriesContext(connection) as queries:
         paginate_keyset(
             Agent.objects.featured().for_cards(), ordering="-rating", cursor=None, page_size=20
