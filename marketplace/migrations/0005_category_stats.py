@@ -24,7 +24,7 @@ the triggers before the table goes.
 # ruff: noqa: S608  every name and expression in the SQL below is a constant of this module
 
 import django.db.models.deletion
-from django.db import migrations, models
+from django.db import NotSupportedError, migrations, models
 
 # marketplace.models.STATS_SHARDS when this migration was written: the triggers and the
 # rows they keep must agree, so a later change of shard count needs its own migration.
@@ -189,7 +189,10 @@ def forwards(apps, schema_editor):
     elif vendor == "sqlite":
         statements = SQLITE_FORWARDS
     else:
-        raise NotImplementedError(f"no category stats triggers for {vendor}")
+        # The project runs on PostgreSQL or SQLite (README, Settings): say so, loudly.
+        raise NotSupportedError(
+            f"category stats triggers exist for postgresql and sqlite, not {vendor}"
+        )
     # Triggers first: on PostgreSQL creating them locks out agent writes until the commit,
     # so no write can land between the fill's snapshot and the triggers.
     for statement in [*statements, FILL]:
