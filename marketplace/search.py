@@ -31,6 +31,7 @@ itself, so a page filtered to one category still shows how many matches the othe
 """
 
 import difflib
+import hashlib
 import math
 import re
 
@@ -203,8 +204,27 @@ def search_agents(*, q: str, category: str | None = None, min_rating=None):
 
 
 def search_facets(*, q: str, min_rating=None) -> list[dict]:
-    """[{slug, name, count}] of categories holding matches, most matches first (one query)."""
-    agents, _ = _matching(q=clean_query(q), min_rating=min_rating)
+    """[{slug, name, count}] of categories holding matches, most matches first (one query).
+
+    Without a rating filter, which agents match depends only on the catalog (their text,
+    category and whether they are listed), not on installs or reviews: those facets are kept
+    under the catalog namespace, so a search that a counter write retired recomputes its page
+    but not its second scan of every match."""
+    q = clean_query(q)
+    if min_rating is None:
+        digest = hashlib.sha256(q.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+        return caching.cached_value(
+            caching.CATALOG_NS,
+            "search-facets",
+            digest,
+            ttl=caching.LISTS_TTL,
+            compute=lambda: _facets(q=q, min_rating=None),
+        )
+    return _facets(q=q, min_rating=min_rating)
+
+
+def _facets(*, q: str, min_rating) -> list[dict]:
+    agents, _ = _matching(q=q, min_rating=min_rating)
     rows = (
         agents.order_by()
         .values("category__slug", "category__name")

@@ -172,3 +172,26 @@ def test_a_listing_whose_view_reads_another_category_than_the_query_follows_ever
     )
     after = shop.anon.get(url).content
     assert after != before
+
+
+def test_a_search_retired_by_an_install_keeps_its_facets_and_an_edit_recounts_them(
+    shop, django_capture_on_commit_callbacks, django_assert_num_queries
+):
+    url = "/api/v1/agents/search/?q=alpha"
+    warm(shop.anon, url)
+    write(
+        django_capture_on_commit_callbacks,
+        lambda: services.install_agent(user=shop.carol, agent=shop.alpha),
+    )
+    with django_assert_num_queries(1):  # the page; the facets come from the catalog's copy
+        response = shop.anon.get(url)
+    body = response.json()
+    assert installs_shown(response, "alpha") == 2  # the reader's install and carol's
+    assert body["facets"] == [{"slug": "writing", "name": "Writing", "count": 1}]
+
+    # An edit that changes what matches retires the facets with the catalog.
+    with django_capture_on_commit_callbacks(execute=True):
+        shop.gamma.name = "Alpha Gamma"
+        shop.gamma.save()
+    facets = shop.anon.get(url).json()["facets"]
+    assert sorted((f["slug"], f["count"]) for f in facets) == [("coding", 1), ("writing", 1)]

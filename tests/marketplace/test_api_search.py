@@ -1,4 +1,5 @@
 import pytest
+from django.core.cache import cache
 from django.urls import reverse
 from rest_framework.test import APIClient
 
@@ -175,9 +176,13 @@ def test_search_tampered_cursor_is_400(api, catalogue):
 def test_search_is_two_queries_whatever_the_page_size(api, catalogue, django_assert_num_queries):
     AgentFactory.create_batch(20, tagline="Another translator")
     for size in (1, 50):
+        cache.clear()
         with django_assert_num_queries(2):  # the page, the facets
             response = api.get(SEARCH, {"q": "translator", "page_size": size})
         assert response.status_code == 200
+    # Another page of the same search reuses its facets (kept with the catalog).
+    with django_assert_num_queries(1):
+        assert api.get(SEARCH, {"q": "translator", "page_size": 7}).status_code == 200
 
 
 @pytest.mark.postgres
