@@ -45,8 +45,8 @@ Namespaces, TTLs and who retires them
                receivers below: an Agent saved in the admin) and `forget_counters()` (the
                services' installs and reviews).
     lists:catalog  what only an agent edit changes: categories with their agent counts, the
-               search vocabulary, and the base of the two below. Retired by `forget()`, not
-               by `forget_counters()`.
+               search vocabulary and facets, and the base of the two below. Retired by
+               `forget()`, not by `forget_counters()`.
     lists:cat:<slug>  a listing restricted to one category (API `?category=`, browse), which
                also depends on lists:catalog. `forget_counters()` retires the categories
                of the agents whose counters moved (`listing_scope` picks these for a view).
