@@ -263,5 +263,16 @@ class CategoryStats(models.Model):
             models.UniqueConstraint(fields=["category", "shard"], name="category_stats_shard"),
         ]
 
+    # The summed columns, for readers (stats) and the drift check (services).
+    SUM_FIELDS = (
+        "agents",
+        "active_agents",
+        "featured_agents",
+        "installs",
+        "active_installs",
+        "reviews",
+        *(f"ratings_{r}" for r in RATINGS),
+    )
+
     def __str__(self):
         return f"{self.category_id}/{self.shard}"

@@ -302,7 +302,7 @@ _STATS_SUMS = {
     "reviews": Coalesce(Sum("rating_count"), 0),
     **{f"ratings_{r}": Coalesce(Sum(f"ratings_{r}"), 0) for r in RATINGS},
 }
-STATS_COLUMNS = tuple(_STATS_SUMS)
+STATS_COLUMNS = CategoryStats.SUM_FIELDS  # each has its sum above
 
 
 def _lock_agents_for_stats() -> None:

@@ -13,7 +13,6 @@ The result is plain data (ints, floats, strings, lists, dicts), safe to cache as
 """
 
 import functools
-from types import SimpleNamespace
 
 from django.db import connection
 
@@ -29,7 +28,7 @@ TOTALS = {
     "installs": "total_installations",
     "reviews": "total_reviews",
 }
-ROLLUP_COLUMNS = (*TOTALS, "active_installs", *(f"ratings_{r}" for r in RATINGS))
+ROLLUP_COLUMNS = CategoryStats.SUM_FIELDS
 
 
 @functools.cache
@@ -54,16 +53,13 @@ def _category_sums_sql() -> str:
     )
 
 
-def _category_sums() -> list[SimpleNamespace]:
+def _category_sums() -> list[tuple[str, str, dict[str, int]]]:
+    """(slug, name, {rollup column: sum}) per category, in menu order."""
     with connection.cursor() as cursor:
         cursor.execute(_category_sums_sql())
         rows = cursor.fetchall()
     return [
-        SimpleNamespace(
-            slug=slug,
-            name=name,
-            **{f"sum_{c}": int(v) for c, v in zip(ROLLUP_COLUMNS, sums, strict=True)},
-        )
+        (slug, name, {c: int(v) for c, v in zip(ROLLUP_COLUMNS, sums, strict=True)})
         for slug, name, *sums in rows
     ]
 
@@ -72,7 +68,7 @@ def marketplace_stats(*, top: int = TOP_AGENTS) -> dict:
     categories = _category_sums()
 
     def total(column: str) -> int:
-        return sum(getattr(c, f"sum_{column}") for c in categories)
+        return sum(sums[column] for _, _, sums in categories)
 
     totals = {key: total(column) for column, key in TOTALS.items()}
     distribution = {str(r): total(f"ratings_{r}") for r in RATINGS}
@@ -110,13 +106,13 @@ def marketplace_stats(*, top: int = TOP_AGENTS) -> dict:
         "rating_distribution": distribution,
         "categories": [
             {
-                "slug": c.slug,
-                "name": c.name,
+                "slug": slug,
+                "name": name,
                 # Listed agents only, as everywhere visitors see a category.
-                "agent_count": c.sum_active_agents,
-                "install_count": c.sum_active_installs,
+                "agent_count": sums["active_agents"],
+                "install_count": sums["active_installs"],
             }
-            for c in categories
+            for slug, name, sums in categories
         ],
         "top_agents": top_agents,
     }

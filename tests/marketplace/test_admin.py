@@ -148,21 +148,15 @@ def test_counters_and_review_ratings_are_read_only(client, staff_user, agent):
     assert client.get(reverse("admin:marketplace_installation_add")).status_code == 403
 
 
-def test_uploaded_icon_is_stored_as_webp_sizes(client, staff_user, agent, settings, tmp_path):
-    settings.MEDIA_ROOT = tmp_path
-    buf = io.BytesIO()
-    Image.new("RGB", (300, 200), "#336699").save(buf, "PNG")
-    upload = SimpleUploadedFile("logo.png", buf.getvalue(), content_type="image/png")
-    client.force_login(staff_user)
-    url = reverse("admin:marketplace_agent_change", args=[agent.pk])
-    data = {
+def agent_change_form(agent, **fields) -> dict:
+    """What the admin's agent change form posts for `agent`, with `fields` on top. Checkboxes
+    are sent only when ticked ("on"): leave one out to untick it."""
+    return {
         "name": agent.name,
         "slug": agent.slug,
         "tagline": agent.tagline,
         "category": agent.category_id,
         "publisher": agent.publisher_id,
-        "icon": upload,
-        "is_active": "on",
         "description": "",
         "tags": "[]",
         "version": "1.0.0",
@@ -170,7 +164,18 @@ def test_uploaded_icon_is_stored_as_webp_sizes(client, staff_user, agent, settin
         "source_url": "",
         "published_at_0": "",
         "published_at_1": "",
+        **fields,
     }
+
+
+def test_uploaded_icon_is_stored_as_webp_sizes(client, staff_user, agent, settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path
+    buf = io.BytesIO()
+    Image.new("RGB", (300, 200), "#336699").save(buf, "PNG")
+    upload = SimpleUploadedFile("logo.png", buf.getvalue(), content_type="image/png")
+    client.force_login(staff_user)
+    url = reverse("admin:marketplace_agent_change", args=[agent.pk])
+    data = agent_change_form(agent, icon=upload, is_active="on")
     response = client.post(url, data)
     assert response.status_code == 302, response.content.decode()[:2000]
     agent.refresh_from_db()

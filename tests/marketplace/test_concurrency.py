@@ -62,6 +62,30 @@ def test_parallel_installs_and_uninstalls_keep_install_count_exact():
     assert services.find_counter_drift() == []
 
 
+def review_job(rng, user, agent, rating, *, hide_share=0.0):
+    """Review the agent; when already reviewed, delete (30 %), flip hidden (`hide_share`) or
+    re-rate the review, drawing once from `rng`."""
+
+    def job():
+        try:
+            services.create_review(user=user, agent=agent, rating=rating)
+        except services.ReviewAlreadyExists:
+            review = Review.objects.filter(user=user, agent=agent).first()
+            if review is None:
+                return
+            # A concurrent job may have deleted it: the API answers 404 there.
+            with contextlib.suppress(Review.DoesNotExist):
+                roll = rng.random()
+                if roll < 0.3:
+                    services.delete_review(review=review)
+                elif roll < 0.3 + hide_share:
+                    services.set_review_hidden(review=review, hidden=not review.is_hidden)
+                else:
+                    services.update_review(review=review, rating=rating)
+
+    return job
+
+
 def test_the_same_install_racing_itself_counts_once():
     agent, user = AgentFactory(), UserFactory()
     results = []
@@ -76,25 +100,9 @@ def test_parallel_reviews_edits_and_deletes_keep_ratings_exact():
     users = UserFactory.create_batch(25)
     rng = random.Random(11)
 
-    def review_job(user, agent, rating):
-        def job():
-            try:
-                services.create_review(user=user, agent=agent, rating=rating)
-            except services.ReviewAlreadyExists:
-                review = Review.objects.filter(user=user, agent=agent).first()
-                if review is None:
-                    return
-                if rng.random() < 0.3:
-                    services.delete_review(review=review)
-                    return
-                # A concurrent job may have deleted it: the API answers 404 there.
-                with contextlib.suppress(Review.DoesNotExist):
-                    services.update_review(review=review, rating=rating)
-
-        return job
-
     jobs = [
-        review_job(rng.choice(users), rng.choice(agents), rng.randint(1, 5)) for _ in range(300)
+        review_job(rng, rng.choice(users), rng.choice(agents), rng.randint(1, 5))
+        for _ in range(300)
     ]
     assert _run_in_threads(jobs) == []
     assert services.find_counter_drift() == []

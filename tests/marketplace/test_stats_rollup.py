@@ -2,7 +2,6 @@
 keep: after every write path it equals an aggregate of the agent rows computed here, in
 Python, and marketplace_stats() read from it equals the figures computed from the agents."""
 
-import contextlib
 import random
 from collections import Counter
 from io import StringIO
@@ -15,9 +14,10 @@ from django.db.models import F, ProtectedError
 from django.urls import reverse
 
 from marketplace import services
-from marketplace.models import RATINGS, STATS_SHARDS, Agent, Category, CategoryStats, Review
+from marketplace.models import RATINGS, STATS_SHARDS, Agent, Category, CategoryStats
 from marketplace.stats import marketplace_stats
 from tests.factories import AgentFactory, CategoryFactory, UserFactory
+from tests.marketplace.test_admin import agent_change_form
 
 pytestmark = pytest.mark.django_db
 
@@ -195,21 +195,8 @@ def test_admin_actions(client, staff_user, shelf, action):
 def test_admin_change_form_moves_deactivates_and_features_an_agent(client, staff_user, shelf):
     agent, code = shelf["agents"][0], shelf["code"]
     client.force_login(staff_user)
-    data = {
-        "name": agent.name,
-        "slug": agent.slug,
-        "tagline": agent.tagline,
-        "category": code.pk,
-        "publisher": agent.publisher_id,
-        "is_featured": "on",  # and is_active left out: unticked
-        "description": "",
-        "tags": "[]",
-        "version": "1.0.0",
-        "homepage_url": "",
-        "source_url": "",
-        "published_at_0": "",
-        "published_at_1": "",
-    }
+    # is_active left out: unticked.
+    data = agent_change_form(agent, category=code.pk, is_featured="on")
     response = client.post(reverse("admin:marketplace_agent_change", args=[agent.pk]), data)
     assert response.status_code == 302, response.content.decode()[:2000]
     agent.refresh_from_db()
@@ -483,31 +470,12 @@ def test_the_migration_fills_the_rollup_from_the_agents_already_there():
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_parallel_writes_in_one_category_keep_the_rollup_exact_without_deadlocks():
-    from tests.marketplace.test_concurrency import _run_in_threads
+    from tests.marketplace.test_concurrency import _run_in_threads, review_job
 
     category = CategoryFactory(name="Busy")
     agents = AgentFactory.create_batch(24, category=category)  # every stripe, some shared
     users = UserFactory.create_batch(30)
     rng = random.Random(5)
-
-    def review_job(user, agent, rating):
-        def job():
-            try:
-                services.create_review(user=user, agent=agent, rating=rating)
-            except services.ReviewAlreadyExists:
-                review = Review.objects.filter(user=user, agent=agent).first()
-                if review is None:
-                    return
-                with contextlib.suppress(Review.DoesNotExist):
-                    roll = rng.random()
-                    if roll < 0.3:
-                        services.delete_review(review=review)
-                    elif roll < 0.5:
-                        services.set_review_hidden(review=review, hidden=not review.is_hidden)
-                    else:
-                        services.update_review(review=review, rating=rating)
-
-        return job
 
     def install_job(user, agent):
         op = services.install_agent if rng.random() < 0.7 else services.uninstall_agent
@@ -523,7 +491,8 @@ def test_parallel_writes_in_one_category_keep_the_rollup_exact_without_deadlocks
         if roll < 0.5:
             jobs.append(install_job(rng.choice(users), rng.choice(agents)))
         elif roll < 0.9:
-            jobs.append(review_job(rng.choice(users), rng.choice(agents), rng.randint(1, 5)))
+            user, agent, rating = rng.choice(users), rng.choice(agents), rng.randint(1, 5)
+            jobs.append(review_job(rng, user, agent, rating, hide_share=0.2))
         else:
             ids = [a.pk for a in rng.sample(agents, 8)]
             jobs.append(flag_job(ids, rng.random() < 0.5))
