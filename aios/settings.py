@@ -56,6 +56,7 @@ MIDDLEWARE = [
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
     # Request id, latency by view, the monitoring window (aios/monitoring).
     "aios.monitoring.middleware.RequestMonitoringMiddleware",
+    "aios.response_cache.StoreCopyMiddleware",  # copies keep the headers added below
     "django.middleware.security.SecurityMiddleware",
     "aios.security.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -139,6 +140,16 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 CACHE_ENABLED = env.bool("CACHE_ENABLED", default=True)
 CACHE_TTL = env.int("CACHE_TTL", default=300)
 CACHE_KEY_PREFIX = env("CACHE_KEY_PREFIX", default="aios")
+# Counters (install counts, ratings, the orders and stats built on them) shown by a cached
+# copy may lag this many seconds behind writes; 0: every write retires what shows it.
+COUNTER_STALENESS = env.float("COUNTER_STALENESS", default=30)
+# Fresh copies are answered in front of Django (aios.response_cache.HitPath).
+RESPONSE_CACHE_HIT_PATH = env.bool("RESPONSE_CACHE_HIT_PATH", default=True)
+# Hits one client address may get per second from one process before its requests go
+# through Django's throttles.
+RESPONSE_CACHE_HIT_RATE = env.int("RESPONSE_CACHE_HIT_RATE", default=200)
+# Per-process exact copy of hot cache keys (Redis client tracking); 0 turns it off.
+RESPONSE_CACHE_NEAR_BYTES = env.int("RESPONSE_CACHE_NEAR_BYTES", default=24 * 1024 * 1024)
 REDIS_URL = env("REDIS_URL", default="")
 
 if REDIS_URL:

@@ -75,8 +75,9 @@ def _active_agent_or_fail(agent: Agent) -> None:
         raise AgentUnavailable(agent.pk)
 
 
-def _forget_counters(agent_id: int, user_id: int) -> None:
-    """After an agent's counters moved in this transaction: retire, on commit, what shows them.
+def _forget_counters(agent_id: int, user_id: int, *, review: bool = False) -> None:
+    """After an agent's counters moved in this transaction: retire, on commit, what shows them
+    (a review's text too: the agent's pages show it).
 
     Read after the UPDATE, whose row lock keeps the agent's category and featured flag from
     changing under us until commit (an edit that does change them retires the catalog)."""
@@ -84,7 +85,11 @@ def _forget_counters(agent_id: int, user_id: int) -> None:
         Agent.objects.filter(pk=agent_id).values_list("category__slug", "is_featured").get()
     )
     caching.forget_counters_on_commit(
-        agent_ids=[agent_id], user_ids=[user_id], categories=[category], featured=featured
+        agent_ids=[agent_id],
+        user_ids=[user_id],
+        categories=[category],
+        featured=featured,
+        content=review,
     )
 
 
@@ -138,7 +143,7 @@ def create_review(*, user, agent: Agent, rating: int, title: str = "", body: str
     except IntegrityError as exc:
         raise ReviewAlreadyExists(agent.pk) from exc
     Agent.objects.filter(pk=agent.pk).update(**_rating_changes(add=rating))
-    _forget_counters(agent.pk, user.pk)
+    _forget_counters(agent.pk, user.pk, review=True)
     return review
 
 
@@ -166,7 +171,7 @@ def update_review(*, review: Review, rating=None, title=None, body=None) -> Revi
         Agent.objects.filter(pk=locked.agent_id).update(
             **_rating_changes(add=locked.rating, remove=old_rating)
         )
-        _forget_counters(locked.agent_id, locked.user_id)
+        _forget_counters(locked.agent_id, locked.user_id, review=True)
     else:  # the text only shows on the agent's pages and the author's own data
         caching.forget_on_commit(
             agent_ids=[locked.agent_id], user_ids=[locked.user_id], lists=False
@@ -182,7 +187,7 @@ def delete_review(*, review: Review) -> bool:
     locked.delete()
     if not locked.is_hidden:
         Agent.objects.filter(pk=locked.agent_id).update(**_rating_changes(remove=locked.rating))
-        _forget_counters(locked.agent_id, locked.user_id)
+        _forget_counters(locked.agent_id, locked.user_id, review=True)
     else:
         caching.forget_on_commit(
             agent_ids=[locked.agent_id], user_ids=[locked.user_id], lists=False
@@ -199,7 +204,7 @@ def set_review_hidden(*, review: Review, hidden: bool) -> bool:
     Review.objects.filter(pk=locked.pk).update(is_hidden=hidden)
     change = {"remove": locked.rating} if hidden else {"add": locked.rating}
     Agent.objects.filter(pk=locked.agent_id).update(**_rating_changes(**change))
-    _forget_counters(locked.agent_id, locked.user_id)
+    _forget_counters(locked.agent_id, locked.user_id, review=True)
     return True
 
 

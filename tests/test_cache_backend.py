@@ -19,6 +19,7 @@ from django.http import JsonResponse
 from django.urls import path
 
 from aios import cache as resilient
+from aios import response_cache
 from aios.cache import CacheUnavailable, ResilientRedisCache
 from marketplace import caching, services
 from marketplace.caching import cached_response
@@ -110,10 +111,10 @@ needs_redis_server = pytest.mark.skipif(
 def _fresh_state():
     CALLS.clear()
     resilient.reset_breakers()
-    caching._lost_forget = False
+    response_cache._lost_bump = False
     yield
     resilient.reset_breakers()
-    caching._lost_forget = False
+    response_cache._lost_bump = False
 
 
 @pytest.fixture
@@ -289,10 +290,10 @@ def test_an_invalidation_lost_while_redis_stalled_is_replayed(
     server.pause_clients(600)
     with django_capture_on_commit_callbacks(execute=True):
         services.install_agent(user=UserFactory(), agent=agents[0])
-    assert caching._lost_forget is True
+    assert response_cache.lost_bump_pending() is True
     assert get_ok(client).json()["results"][0] == [agents[0].slug, 1]  # from the database
     time.sleep(0.7)
     eventually(lambda: redis_back(client))
     assert get_ok(client).json()["results"][0] == [agents[0].slug, 1]
     assert get_ok(client).json()["results"][0] == [agents[0].slug, 1]
-    assert caching._lost_forget is False
+    assert response_cache.lost_bump_pending() is False

@@ -15,6 +15,12 @@ from tests.test_cache_invalidation import cache_backend
 
 pytestmark = pytest.mark.django_db
 
+@pytest.fixture(autouse=True)
+def _never_stale(settings):
+    """These tests pin what each write retires at once: counters included (staleness 0)."""
+    settings.COUNTER_STALENESS = 0
+
+
 __all__ = ["cache_backend"]
 
 

@@ -27,12 +27,19 @@ from rest_framework.response import Response
 from rest_framework.throttling import AnonRateThrottle
 from rest_framework.views import APIView
 
+from aios import response_cache
 from marketplace import caching, services
 from marketplace.caching import CachedResponseMixin, cached_response, depends
 from marketplace.models import Agent, Installation
 from tests.factories import AgentFactory, CategoryFactory, PublisherFactory, UserFactory
 
 pytestmark = [pytest.mark.urls(__name__), pytest.mark.django_db(transaction=False)]
+
+@pytest.fixture(autouse=True)
+def _never_stale(settings):
+    """These tests pin what each write retires at once: counters included (staleness 0)."""
+    settings.COUNTER_STALENESS = 0
+
 
 CALLS: Counter = Counter()
 
@@ -534,7 +541,7 @@ def test_an_expired_hot_key_is_recomputed_once_while_the_others_serve_it_stale(m
     assert body(Client().get("/slow/")) == "computation 1"
     stale_before = caching.response_cache_stats().get(("lists", "stale"), 0)
     later = time.time() + caching.LISTS_TTL + 1
-    monkeypatch.setattr(caching, "_now", lambda: later)
+    monkeypatch.setattr(response_cache, "_now", lambda: later)
     bodies = _concurrent_gets("/slow/", 8)
     assert CALLS["slow"] == 2
     assert set(bodies) <= {"computation 1", "computation 2"}
@@ -546,7 +553,7 @@ def test_an_expired_hot_key_is_recomputed_once_while_the_others_serve_it_stale(m
 def test_a_copy_past_its_ttl_is_never_served_after_a_write(monkeypatch, client, agents):
     client.get("/agents/")
     later = time.time() + caching.LISTS_TTL + 1
-    monkeypatch.setattr(caching, "_now", lambda: later)
+    monkeypatch.setattr(response_cache, "_now", lambda: later)
     caching.forget()  # what every write does on commit
     client.get("/agents/")
     assert CALLS["list"] == 2

@@ -128,6 +128,22 @@ def record_cache(namespace: str, hit: bool) -> None:
     window.recorder.add("h" if hit else "m")
 
 
+counter_lag = Histogram(
+    "aios_cache_counter_lag_seconds",
+    "Age of cached copies served while the counters they show had moved (bounded by "
+    "COUNTER_STALENESS).",
+    buckets=(0.1, 0.5, 1, 2, 5, 10, 15, 20, 30, 45, 60, 120, float("inf")),
+)
+
+
+def record_counter_lag(seconds: float) -> None:
+    """A copy whose counters moved was served; `seconds` bounds how far they lag."""
+    counter_lag.observe(seconds)
+    window.recorder.add("lc")
+    window.recorder.add("lm", int(seconds * 1000))
+    window.recorder.add(f"g{window.bucket_of(seconds)}")
+
+
 def observe_request(*, view: str, status: int, seconds: float, in_window: bool = True) -> None:
     http_request_duration.labels(view=view, status_class=f"{status // 100}xx").observe(seconds)
     if in_window:

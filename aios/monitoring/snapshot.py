@@ -50,6 +50,12 @@ def _figures(merged: Counter) -> dict:
         "slow_query_count": merged["s"],
         "cache_hit_rate": _ratio(merged["h"], lookups),
         "cache_lookup_count": lookups,
+        # Copies served while the counters they show had moved: how far behind they were
+        # at most (COUNTER_STALENESS bounds it).
+        "counter_lag_served_count": merged["lc"],
+        "counter_lag_p50_ms": _percentile_ms(merged, "g", merged["lc"], 0.50),
+        "counter_lag_max_ms": _percentile_ms(merged, "g", merged["lc"], 1.0),
+        "counter_staleness_seconds": settings.COUNTER_STALENESS,
     }
 
 

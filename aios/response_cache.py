@@ -1,0 +1,1237 @@
+"""Finished responses kept in the cache, answered by views and by the WSGI hit path.
+
+A view opts in with a `CachePolicy` (`@cached_response(...)`, or `cache_policies` on a class
+view). Its copy records the version of every namespace it depends on; a write retires a
+namespace by giving it a new version (`bump`), which every copy that read the old one sees.
+Counters (a namespace's second version, `bump_counters`) may lag by COUNTER_STALENESS
+seconds: a copy whose counters moved stays servable that long, then one request recomputes
+it while the others keep the old copy. The writer's own next reads never see the old counters.
+
+`HitPath` (aios/wsgi.py) answers a fresh copy before Django's middleware and URL resolver;
+everything else (misses, stale copies, throttled clients) goes through Django. The long
+explanation is docs/caching.md. Nothing here knows the apps' namespaces.
+"""
+
+import contextlib
+import functools
+import hashlib
+import json
+import logging
+import os
+import secrets
+import struct
+import threading
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable, Iterable
+
+from django.conf import settings
+from django.core.cache import caches
+from django.core.cache.backends.filebased import FileBasedCache
+from django.core.exceptions import ImproperlyConfigured
+from django.http import HttpRequest, HttpResponse, HttpResponseNotModified
+from django.http.request import split_domain_port, validate_host
+from django.utils.cache import cc_delim_re, patch_vary_headers
+
+from aios import compression
+from aios.cache import UNAVAILABLE_ERRORS, cache_is_available
+from aios.monitoring import metrics
+from aios.monitoring.context import sane_request_id
+from aios.near_cache import NearCache, PerProcess
+
+log = logging.getLogger(__name__)
+
+EPOCH_NS = "*"  # every copy depends on it: `bump([EPOCH_NS])` retires everything
+STALE_SECONDS = 120  # a shared copy past its TTL may be served this long while recomputed
+LOCK_SECONDS = 10  # recomputation lock; outlives any sane view
+WAIT_SECONDS = 2.0  # a cold key's waiters give up after this and compute themselves
+POLL_SECONDS = 0.02
+# Browsers and CDNs keep an anonymous copy at most this long: unlike this cache, nobody
+# retires theirs on a write.
+BROWSER_MAX_AGE = 60
+VERSION_TTL = 24 * 3600  # an expired version only costs a miss (versions are never reused)
+VOUCHER_SECONDS = 60  # how long a credential's "it authenticates" is trusted
+MESSAGES_COOKIE = "messages"  # django.contrib.messages' cookie: the page would consume it
+
+# Set afresh on every response, or per request by the middleware above the cache.
+_UNSTORED_HEADERS = {
+    "content-length",
+    "content-encoding",
+    "etag",
+    "cache-control",
+    "expires",
+    "date",
+    "set-cookie",
+    "x-request-id",
+}
+
+# --- Versions ------------------------------------------------------------------------------
+# A version is the bump's time in milliseconds (high bits) and 20 random bits: never reused,
+# and it tells when a user's namespace last moved (the writer's read-your-writes, below).
+
+
+def _now() -> float:
+    return time.time()
+
+
+def new_version() -> int:
+    return (time.time_ns() // 1_000_000) << 20 | secrets.randbits(20)
+
+
+def version_time(version: int | None) -> float:
+    return 0.0 if not version else (version >> 20) / 1000
+
+
+def _version_key(namespace: str) -> str:
+    return f"rc:v:{namespace}"
+
+
+def _counter_key(namespace: str) -> str:
+    return f"rc:c:{namespace}"
+
+
+def _entry_key(digest: str) -> str:
+    return f"rc:e:{digest}"
+
+
+def _voucher_key(credential: str) -> str:
+    return f"rc:a:{credential}"
+
+
+def _lock_key(digest: str) -> str:
+    return f"rc:l:{digest}"
+
+
+# --- Stored copies -------------------------------------------------------------------------
+# Bytes, written and read as they are: b"RC1" + header length + JSON header + body + codings.
+
+_MAGIC = b"RC1"
+
+
+class Entry:
+    __slots__ = (
+        "deps",
+        "cdeps",
+        "created",
+        "soft",
+        "status",
+        "headers",
+        "etag",
+        "body",
+        "codings",
+        "label",
+        "view",
+        "everyone",
+        "per_user",
+        "size",
+    )
+
+    def __init__(self, **fields):
+        for name in self.__slots__:
+            setattr(self, name, fields.get(name))
+
+    def encode(self) -> bytes:
+        order = sorted(self.codings)
+        header = {
+            "deps": self.deps,
+            "cdeps": self.cdeps,
+            "created": self.created,
+            "soft": self.soft,
+            "status": self.status,
+            "headers": self.headers,
+            "etag": self.etag,
+            "label": self.label,
+            "view": self.view,
+            "everyone": self.everyone,
+            "per_user": self.per_user,
+            "codings": [[coding, len(self.codings[coding])] for coding in order],
+            "length": len(self.body),
+        }
+        raw = json.dumps(header, separators=(",", ":")).encode()
+        parts = [_MAGIC, struct.pack(">I", len(raw)), raw, self.body]
+        parts += [self.codings[coding] for coding in order]
+        return b"".join(parts)
+
+    @classmethod
+    def decode(cls, data: bytes) -> "Entry | None":
+        if not isinstance(data, bytes) or not data.startswith(_MAGIC):
+            return None
+        (size,) = struct.unpack_from(">I", data, 3)
+        header = json.loads(data[7 : 7 + size])
+        offset = 7 + size
+        body = data[offset : offset + header["length"]]
+        offset += header["length"]
+        codings = {}
+        for coding, length in header["codings"]:
+            codings[coding] = data[offset : offset + length]
+            offset += length
+        return cls(
+            deps=header["deps"],
+            cdeps=header["cdeps"],
+            created=header["created"],
+            soft=header["soft"],
+            status=header["status"],
+            headers=[tuple(pair) for pair in header["headers"]],
+            etag=header["etag"],
+            body=body,
+            codings=codings,
+            label=header["label"],
+            view=header["view"],
+            everyone=header["everyone"],
+            per_user=header["per_user"],
+            size=len(data),
+        )
+
+
+def _decode(key: str, raw):
+    """A stored value by its kind (the key's prefix)."""
+    if raw is None:
+        return None
+    if key.startswith(("rc:v:", "rc:c:")):
+        try:
+            return int(raw)
+        except (TypeError, ValueError):
+            return None
+    if key.startswith("rc:e:"):
+        return Entry.decode(raw)
+    if key.startswith("rc:a:"):
+        try:
+            return json.loads(raw)
+        except (TypeError, ValueError):
+            return None
+    return raw
+
+
+def _size_of(value) -> int:
+    return value.size if isinstance(value, Entry) else 64
+
+
+# --- Stores --------------------------------------------------------------------------------
+
+
+class RedisStore:
+    """The Redis behind django-redis, spoken to directly (bytes in, bytes out), with the
+    per-process near copy of versions, copies and vouchers in front."""
+
+    def __init__(self, backend):
+        self.backend = backend
+        self.breaker = getattr(backend, "breaker", None)
+        self._near = PerProcess(self._build_near)
+
+    def _redis(self):
+        return self.backend.client.get_client(write=True)
+
+    def _raw(self, key: str) -> bytes:
+        return self.backend.make_key(key).encode()
+
+    def _build_near(self):
+        max_bytes = settings.RESPONSE_CACHE_NEAR_BYTES
+        if not max_bytes:
+            return None
+        pool = self._redis().connection_pool
+
+        def connect():
+            # RESP2: the invalidations come as plain pub/sub replies this code reads itself.
+            conn = pool.connection_class(**{**pool.connection_kwargs, "protocol": 2})
+            conn.connect()
+            return conn
+
+        prefixes = [self._raw(p) for p in ("rc:v:", "rc:c:", "rc:e:", "rc:a:")]
+        return NearCache(
+            connect,
+            prefixes=prefixes,
+            max_bytes=max_bytes,
+            size_of=_size_of,
+            healthy=lambda: self.breaker is None or not self.breaker.is_down,
+            on_failure=lambda exc: self._failed("near", exc),
+        )
+
+    @property
+    def near(self) -> NearCache | None:
+        return self._near.get()
+
+    def reset_near(self) -> None:
+        self._near.reset()
+
+    def _allowed(self, operation: str) -> bool:
+        if self.breaker is None or self.breaker.allow():
+            return True
+        self.breaker.record_skip(operation)
+        return False
+
+    def _failed(self, operation: str, exc) -> None:
+        near = self._near.get() if operation != "near" else None
+        if near is not None:
+            near.clear()
+        if self.breaker is not None:
+            self.breaker.record_failure(operation, exc)
+
+    def _succeeded(self) -> None:
+        if self.breaker is not None:
+            self.breaker.record_success()
+
+    def get_many(self, keys: Iterable[str]) -> dict:
+        keys = list(dict.fromkeys(keys))
+        found, todo = {}, []
+        near = self.near
+        if self.breaker is not None and self.breaker.is_down:
+            # A write that could not reach Redis may be missing from the near copy too.
+            near = None
+        if near is not None:
+            near.drain()
+            for key in keys:
+                hit, value = near.get(self._raw(key))
+                if not hit:
+                    todo.append(key)
+                elif value is not None:
+                    found[key] = value
+        else:
+            todo = keys
+        if not todo or not self._allowed("get_many"):
+            return found
+        filling = near is not None and near.begin_fill()
+        fetched = {}
+        try:
+            raws = [self._raw(key) for key in todo]
+            try:
+                values = self._redis().mget(raws)
+            except UNAVAILABLE_ERRORS as exc:
+                self._failed("get_many", exc)
+                return found
+            self._succeeded()
+            for key, raw_key, raw in zip(todo, raws, values, strict=True):
+                value = _decode(key, raw)
+                fetched[raw_key] = value  # None too: absence is kept until somebody writes
+                if value is not None:
+                    found[key] = value
+            if filling:
+                near.drain()
+        finally:
+            if filling:
+                near.end_fill(fetched)
+        return found
+
+    def set_many(self, values: dict[str, bytes], *, timeout: float, only_new=False) -> list:
+        """Write each value; with only_new, keep existing ones (SET NX). Returns what was set."""
+        if not values or not self._allowed("set"):
+            return []
+        raws = {self._raw(key): value for key, value in values.items()}
+        near = self.near
+        if near is not None:
+            near.forget(raws)
+        try:
+            pipe = self._redis().pipeline(transaction=False)
+            for raw_key, value in raws.items():
+                pipe.set(raw_key, value, px=max(int(timeout * 1000), 1), nx=only_new)
+            results = pipe.execute()
+        except UNAVAILABLE_ERRORS as exc:
+            self._failed("set", exc)
+            return []
+        self._succeeded()
+        return [key for key, ok in zip(values, results, strict=True) if ok]
+
+    def delete(self, key: str) -> None:
+        if not self._allowed("delete"):
+            return
+        raw = self._raw(key)
+        if self.near is not None:
+            self.near.forget([raw])
+        try:
+            self._redis().delete(raw)
+        except UNAVAILABLE_ERRORS as exc:
+            self._failed("delete", exc)
+
+    def exists(self, key: str) -> bool:
+        if not self._allowed("has_key"):
+            return False
+        try:
+            return bool(self._redis().exists(self._raw(key)))
+        except UNAVAILABLE_ERRORS as exc:
+            self._failed("has_key", exc)
+            return False
+
+    def available(self) -> bool:
+        return cache_is_available(self.backend)
+
+    def lock(self, digest: str) -> bool:
+        return bool(self.set_many({_lock_key(digest): b"1"}, timeout=LOCK_SECONDS, only_new=True))
+
+    def locked(self, digest: str) -> bool:
+        return self.exists(_lock_key(digest))
+
+    def unlock(self, digest: str) -> None:
+        self.delete(_lock_key(digest))
+
+
+class DjangoStore:
+    """Any other Django cache (the embedded default's file cache; locmem in one process)."""
+
+    near = None
+
+    def __init__(self, backend):
+        self.backend = backend
+
+    def reset_near(self) -> None:
+        pass
+
+    def get_many(self, keys: Iterable[str]) -> dict:
+        found = self.backend.get_many(list(dict.fromkeys(keys)))
+        decoded = {key: _decode(key, raw) for key, raw in found.items()}
+        return {key: value for key, value in decoded.items() if value is not None}
+
+    def set_many(self, values: dict[str, bytes], *, timeout: float, only_new=False) -> list:
+        done = []
+        for key, value in values.items():
+            if only_new:
+                if self.backend.add(key, value, timeout=timeout):
+                    done.append(key)
+            else:
+                self.backend.set(key, value, timeout=timeout)
+                done.append(key)
+        return done
+
+    def delete(self, key: str) -> None:
+        self.backend.delete(key)
+
+    def available(self) -> bool:
+        return cache_is_available(self.backend)
+
+    # The file cache's `add` is a check-then-write that two workers can both win, so its
+    # lock is a file created with O_EXCL next to the cache's own files (which `clear()` and
+    # culling leave alone).
+
+    def _lock_file(self, digest: str) -> str | None:
+        if not isinstance(self.backend, FileBasedCache):
+            return None
+        return os.path.join(self.backend._dir, f"{digest}.lock")
+
+    def lock(self, digest: str) -> bool:
+        path = self._lock_file(digest)
+        if path is None:
+            return bool(self.backend.add(_lock_key(digest), 1, timeout=LOCK_SECONDS))
+        for _ in range(3):
+            try:
+                os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+                return True
+            except FileNotFoundError:  # the cache's directory is made on its first write
+                os.makedirs(os.path.dirname(path), exist_ok=True)
+            except FileExistsError:
+                with contextlib.suppress(FileNotFoundError):
+                    if time.time() - os.path.getmtime(path) < LOCK_SECONDS:
+                        return False
+                    os.unlink(path)  # abandoned by a worker that died: take it over
+            except OSError:
+                return False
+        return False
+
+    def locked(self, digest: str) -> bool:
+        path = self._lock_file(digest)
+        return self.backend.has_key(_lock_key(digest)) if path is None else os.path.exists(path)
+
+    def unlock(self, digest: str) -> None:
+        path = self._lock_file(digest)
+        if path is None:
+            self.backend.delete(_lock_key(digest))
+        else:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)
+
+
+_stores: dict[int, object] = {}
+_stores_lock = threading.Lock()
+
+
+def store():
+    """The store for the default cache (one per cache object: Django keeps one per thread)."""
+    backend = caches["default"]
+    found = _stores.get(id(backend))
+    if found is None or found.backend is not backend:
+        with _stores_lock:
+            is_redis = hasattr(getattr(backend, "client", None), "get_client")
+            found = RedisStore(backend) if is_redis else DjangoStore(backend)
+            _stores[id(backend)] = found
+    return found
+
+
+def forget_near_copies() -> None:
+    """Drop this process's near copies (tests, after flushing the cache)."""
+    for found in list(_stores.values()):
+        found.reset_near()
+
+
+# --- Namespaces ----------------------------------------------------------------------------
+
+
+def versions(namespaces: Iterable[str], *, counters: Iterable[str] = ()) -> tuple[dict, dict]:
+    """({namespace: version}, {namespace: counter version}), creating missing ones; empty
+    when the cache is down."""
+    namespaces, counters = list(dict.fromkeys(namespaces)), list(dict.fromkeys(counters))
+    keys = {_version_key(ns): ("v", ns) for ns in namespaces}
+    keys.update({_counter_key(ns): ("c", ns) for ns in counters})
+    found = store().get_many(keys)
+    missing = [key for key in keys if key not in found]
+    if missing and store().available():
+        # Whoever adds first wins; everybody then reads the winner's.
+        store().set_many(
+            {key: str(new_version()).encode() for key in missing},
+            timeout=VERSION_TTL,
+            only_new=True,
+        )
+        found.update(store().get_many(missing))
+    plain, counted = {}, {}
+    for key, value in found.items():
+        kind, ns = keys[key]
+        (plain if kind == "v" else counted)[ns] = value
+    return plain, counted
+
+
+_lost_lock = threading.Lock()
+_lost_bump = False  # a bump that could not reach the cache, replayed as a bump of the epoch
+
+
+def lost_bump_pending() -> bool:
+    return _lost_bump
+
+
+def _write_versions(keys: list[str]) -> None:
+    global _lost_bump
+    if not keys:
+        return
+    _replay_lost_bump()
+    version = str(new_version()).encode()
+    store().set_many(dict.fromkeys(keys, version), timeout=VERSION_TTL)
+    if not store().available():
+        with _lost_lock:
+            if not _lost_bump:
+                log.warning("Cache unreachable during an invalidation; every copy is retired")
+            _lost_bump = True
+
+
+def _replay_lost_bump() -> None:
+    global _lost_bump
+    if not _lost_bump or not store().available():
+        return
+    with _lost_lock:
+        if not _lost_bump:
+            return
+        _lost_bump = False
+    store().set_many({_version_key(EPOCH_NS): str(new_version()).encode()}, timeout=VERSION_TTL)
+
+
+def bump(namespaces: Iterable[str]) -> None:
+    """Retire every copy that depends on these namespaces."""
+    _write_versions([_version_key(ns) for ns in dict.fromkeys(namespaces)])
+
+
+def bump_counters(namespaces: Iterable[str]) -> None:
+    """The counters these namespaces show moved: their copies may lag COUNTER_STALENESS
+    seconds (with COUNTER_STALENESS = 0 this is `bump`)."""
+    if settings.COUNTER_STALENESS <= 0:
+        bump(namespaces)
+    else:
+        _write_versions([_counter_key(ns) for ns in dict.fromkeys(namespaces)])
+
+
+def namespaced_key(namespace: str, *parts) -> str:
+    """A key in `namespace` that dies with the next bump of that namespace or of the epoch."""
+    plain, _ = versions([EPOCH_NS, namespace])
+    epoch, version = plain.get(EPOCH_NS, 0), plain.get(namespace, 0)
+    return ":".join(["rc:data", f"e{epoch}", namespace, f"v{version}", *map(str, parts)])
+
+
+def cached_value(namespace: str, *parts, ttl: int, compute: Callable[[], object]):
+    """Read-through for plain data under `namespaced_key` (pass-through when disabled)."""
+    if not settings.CACHE_ENABLED:
+        return compute()
+    backend = caches["default"]
+    key = namespaced_key(namespace, *parts)
+    missing = object()
+    value = backend.get(key, missing)
+    if value is missing:
+        value = compute()
+        backend.set(key, value, timeout=ttl)
+    return value
+
+
+# --- Statistics ----------------------------------------------------------------------------
+
+_stats_lock = threading.Lock()
+_stats: Counter = Counter()
+
+
+def _count(label: str, outcome: str) -> None:
+    with _stats_lock:
+        _stats[(label, outcome)] += 1
+    metrics.record_cache(label, outcome != "miss")
+
+
+def response_cache_stats() -> dict[tuple[str, str], int]:
+    """This process's {(namespace label, hit|stale|waited|lagging|miss): count}."""
+    with _stats_lock:
+        return dict(_stats)
+
+
+# --- Request keys --------------------------------------------------------------------------
+
+
+def credential_of(cookies: dict, authorization: str) -> str | None:
+    """A digest of what authenticates a request, or None for an anonymous one."""
+    session = cookies.get(settings.SESSION_COOKIE_NAME, "")
+    if not authorization and not session:
+        return None
+    csrf = cookies.get(settings.CSRF_COOKIE_NAME, "")
+    return hashlib.sha256(f"{authorization}\0{session}\0{csrf}".encode()).hexdigest()
+
+
+def normalised_query(raw: str) -> str:
+    """The query string with its parameters sorted by name, compared byte for byte (two
+    spellings of one value only cost a miss; two values never share a copy)."""
+    if not raw:
+        return ""
+    pairs = raw.split("&")
+    return "&".join(sorted(pairs, key=lambda pair: pair.split("=", 1)[0]))
+
+
+def copy_digest(*, scheme, host, path, query, accept, variant) -> str:
+    raw = "\n".join(["GET", scheme, host, path, normalised_query(query), accept, variant])
+    return hashlib.sha256(raw.encode("utf-8", "surrogateescape")).hexdigest()[:40]
+
+
+PUBLIC = "public"  # the variant every anonymous request reads
+
+
+def _credential(request) -> str | None:
+    return credential_of(request.COOKIES, request.META.get("HTTP_AUTHORIZATION", ""))
+
+
+def _request_digest(request, variant: str) -> str:
+    meta = request.META
+    return copy_digest(
+        scheme=request.scheme,
+        host=request.get_host(),
+        path=meta.get("SCRIPT_NAME", "") + meta.get("PATH_INFO", ""),
+        query=meta.get("QUERY_STRING", ""),
+        accept=meta.get("HTTP_ACCEPT", ""),
+        variant=variant,
+    )
+
+
+# --- Validity ------------------------------------------------------------------------------
+
+FRESH, LAGGING, EXPIRED, INVALID = "fresh", "lagging", "expired", "invalid"
+
+
+def judge(entry: Entry, static: Iterable[str], plain: dict, counted: dict, *, now: float,
+          wrote_at: float = 0.0) -> str:  # fmt: skip
+    """FRESH, LAGGING (counters moved less than COUNTER_STALENESS ago: servable), EXPIRED
+    (past its TTL, or its counters lag longer: servable while one request recomputes) or
+    INVALID (content changed, or the reader wrote since the copy was made)."""
+    deps = entry.deps
+    for ns in static:
+        if ns not in deps:
+            return INVALID
+    for ns, version in deps.items():
+        if version is None or plain.get(ns) != version:
+            return INVALID
+    lagging = any(counted.get(ns) != version for ns, version in entry.cdeps.items())
+    if lagging and wrote_at > entry.created:
+        return INVALID  # the reader's own write is not in it: read-your-writes
+    if now >= entry.soft:
+        return EXPIRED
+    if lagging:
+        return LAGGING if now < entry.created + settings.COUNTER_STALENESS else EXPIRED
+    return FRESH
+
+
+def _record_lag(entry: Entry, now: float) -> None:
+    metrics.record_counter_lag(max(now - entry.created, 0.0))
+
+
+# --- Vouchers ------------------------------------------------------------------------------
+# Which credentials a copy made for everyone may answer. One per credential digest, not per
+# URL. It trusts the user's namespace version only once read before a view ran: the first
+# request learns whose credential it is, the next one vouches; a write to the user
+# (password, deactivation, token deleted, logout, an install) retires it. Its version also
+# says when the user last wrote: a copy older than that, whose counters moved, is not theirs.
+
+
+def _vouched(voucher: dict | None, plain: dict, now: float) -> bool:
+    if voucher is None or now >= voucher["soft"]:
+        return False
+    ns = voucher["ns"]
+    return ns is None or (voucher["version"] is not None and plain.get(ns) == voucher["version"])
+
+
+def _vouch(request, response, credential: str, voucher: dict | None, plain, user_ns) -> None:
+    if response.status_code != 200:
+        return  # e.g. a 401 for a revoked token: nothing to vouch for
+    user = getattr(request, "user", None)  # DRF sets the user it authenticated on it
+    ns = version = None
+    if user is not None and user.is_authenticated:
+        ns = user_ns(user)
+        if voucher and voucher["ns"] == ns:
+            version = plain.get(ns)  # read before the view ran: trustworthy
+    # A credential that authenticates nobody (a stale session cookie) is an anonymous one.
+    value = {"ns": ns, "version": version, "soft": _now() + VOUCHER_SECONDS}
+    raw = json.dumps(value).encode()
+    store().set_many({_voucher_key(credential): raw}, timeout=VERSION_TTL)
+
+
+# --- Policies ------------------------------------------------------------------------------
+
+
+def depends(request, *namespaces: str) -> None:
+    """Declare, from inside a cached view, namespaces its response depends on."""
+    request = getattr(request, "_request", request)  # DRF's Request wraps Django's
+    request.__dict__.setdefault("_aios_cache_deps", set()).update(namespaces)
+
+
+def _is_drf_view(view) -> bool:
+    from rest_framework.views import APIView
+
+    cls = view if isinstance(view, type) else getattr(view, "cls", None)
+    return isinstance(cls, type) and issubclass(cls, APIView)
+
+
+class Registry:
+    """What the apps tell this module: the labels of their namespaces (the first part of
+    a namespace, used for statistics), how the wide listing namespace is called, and the
+    namespace of a user (what a signed-in copy and a voucher depend on)."""
+
+    labels: tuple[str, ...] = ()
+    default_namespace: dict[str, str] = {}
+    user_namespace: Callable | None = None
+
+
+registry = Registry()
+
+
+def configure(*, labels, default_namespace, user_namespace) -> None:
+    registry.labels = tuple(labels)
+    registry.default_namespace = dict(default_namespace)
+    registry.user_namespace = user_namespace
+
+
+class CachePolicy:
+    """How one GET view's finished response is cached.
+
+    `namespace`: a label ("lists"), a namespace with URL kwargs ("agent:{pk}"), or a bare
+    label whose ids the view passes to `depends()`. `depends_on`: more namespaces, as format
+    strings or callables (request, **kwargs). `scope`: a callable (request, **kwargs) giving
+    the namespaces a listing depends on. `per_user`: signed-in visitors each get their own
+    copy (anonymous ones share one); otherwise the response is the same for everyone.
+    """
+
+    def __init__(
+        self,
+        namespace: str,
+        *,
+        ttl: int,
+        per_user: bool = False,
+        depends_on: Iterable[str | Callable] = (),
+        scope: Callable | None = None,
+        stale_seconds: int = STALE_SECONDS,
+        vary_on_accept: bool | None = None,
+    ):
+        label = namespace.split(":", 1)[0]
+        if registry.labels and label not in registry.labels:
+            raise ImproperlyConfigured(f"cache namespace {namespace!r}: one of {registry.labels}")
+        if label == "user" and not per_user:
+            raise ImproperlyConfigured("user data is cached per user: pass per_user=True")
+        if scope is not None and ":" in namespace:
+            raise ImproperlyConfigured("scope= narrows a label: namespace must be a bare label")
+        self.namespace = namespace
+        self.scope = scope
+        self.label = label
+        self.ttl = ttl
+        self.per_user = per_user
+        self.depends_on = tuple(depends_on)
+        self.stale_seconds = stale_seconds
+        self.vary_on_accept = vary_on_accept
+
+    def __call__(self, view):
+        """Decorate a function view or an `as_view()` result."""
+        vary_on_accept = _is_drf_view(view) if self.vary_on_accept is None else self.vary_on_accept
+
+        @functools.wraps(view)
+        def cached_view(request, *args, **kwargs):
+            return self.serve(
+                request,
+                lambda: view(request, *args, **kwargs),
+                kwargs,
+                vary_on_accept=vary_on_accept,
+            )
+
+        return cached_view
+
+    def static_namespaces(self, request, view_kwargs) -> list[str]:
+        namespaces = [EPOCH_NS]
+        if ":" in self.namespace:
+            namespaces.append(self.namespace.format(**view_kwargs))
+        elif self.scope is not None:
+            namespaces.extend(self.scope(request, **view_kwargs))
+        elif self.namespace in registry.default_namespace:
+            namespaces.append(registry.default_namespace[self.namespace])
+        for dep in self.depends_on:
+            if callable(dep):
+                namespaces.extend(dep(request, **view_kwargs))
+            else:
+                namespaces.append(dep.format(**view_kwargs))
+        return namespaces
+
+    def serve(self, request: HttpRequest, call_view, view_kwargs, *, vary_on_accept: bool):
+        if (
+            not settings.CACHE_ENABLED
+            or request.method not in ("GET", "HEAD")
+            or MESSAGES_COOKIE in request.COOKIES
+        ):
+            return call_view()
+        _replay_lost_bump()
+        now = _now()
+        credential = _credential(request)
+        everyone = not self.per_user
+        own = credential is not None and self.per_user
+        digest = _request_digest(request, f"credential:{credential}" if own else PUBLIC)
+        static = self.static_namespaces(request, view_kwargs)
+        # A copy made for everyone answers a signed-in request only while its credential is
+        # known to authenticate: a revoked token gets its 401, never the public copy.
+        vouch = credential is not None and everyone
+        keys = [_entry_key(digest), *map(_version_key, static)]
+        if vouch:
+            keys.append(_voucher_key(credential))
+        found = store().get_many(keys)
+        entry = found.get(keys[0])
+        voucher = found.get(_voucher_key(credential)) if vouch else None
+        if entry is not None and vouch and not entry.everyone:
+            entry = None
+        deps = [*static, *(entry.deps if entry else ())]
+        if voucher and voucher["ns"]:
+            deps.append(voucher["ns"])
+        plain, counted = versions(deps, counters=entry.cdeps if entry else ())
+        trusted = not vouch or _vouched(voucher, plain, now)
+        wrote_at = version_time(voucher["version"]) if vouch and trusted and voucher else 0.0
+        locked = False
+        state = INVALID
+        if entry is not None and trusted:
+            state = judge(entry, static, plain, counted, now=now, wrote_at=wrote_at)
+        if state in (FRESH, LAGGING):
+            if state == LAGGING:
+                _record_lag(entry, now)
+            return self._hit(request, entry, credential, vary_on_accept, "hit")
+        if state == EXPIRED and not own:
+            if not store().lock(digest):
+                return self._hit(request, entry, credential, vary_on_accept, "stale")
+            locked = True
+        elif trusted and not own and plain:
+            locked = store().lock(digest)
+            if not locked and store().available():
+                waited = self._wait(digest, static, plain, wrote_at)
+                if waited is not None:
+                    return self._hit(request, waited, credential, vary_on_accept, "waited")
+        if locked:
+            # The previous holder may have stored a copy between our read and our lock.
+            again = self._fresh_copy(digest, static, wrote_at)
+            if again is not None:
+                store().unlock(digest)
+                return self._hit(request, again, credential, vary_on_accept, "waited")
+        try:
+            # Counter versions are read before the view runs: a write during it makes the
+            # copy lag (recomputed later), never look newer than it is.
+            _, counted = versions([], counters=[ns for ns in deps if ns != EPOCH_NS])
+            response = call_view()
+            if hasattr(response, "render") and callable(response.render):
+                response = response.render()  # DRF / TemplateResponse: the bytes to keep
+            if vouch and not trusted:
+                _vouch(request, response, credential, voucher, plain, registry.user_namespace)
+            entry = self._entry(
+                request, response, static, plain, counted, credential, now, vary_on_accept
+            )
+            pending = None
+            if entry is not None and plain:
+                timeout = self.ttl + (self.stale_seconds if not own else 0)
+                pending = (_entry_key(digest), entry, timeout)
+                if not request.__dict__.get("_aios_store_late"):
+                    _store(*pending)
+                    pending = None
+        finally:
+            if locked:
+                store().unlock(digest)
+        _count(self.label, "miss")
+        if entry is None:
+            return response
+        response = self._respond(request, entry, credential, vary_on_accept)
+        response._aios_pending_copy = pending  # StoreCopyMiddleware writes it
+        return response
+
+    def _fresh_copy(self, digest, static, wrote_at):
+        entry = store().get_many([_entry_key(digest)]).get(_entry_key(digest))
+        if entry is None:
+            return None
+        plain, counted = versions([*static, *entry.deps], counters=entry.cdeps)
+        state = judge(entry, static, plain, counted, now=_now(), wrote_at=wrote_at)
+        return entry if state in (FRESH, LAGGING) else None
+
+    def _wait(self, digest: str, static, plain, wrote_at):
+        deadline = time.monotonic() + WAIT_SECONDS
+        while time.monotonic() < deadline:
+            time.sleep(POLL_SECONDS)
+            held = store().locked(digest)  # before the read: a holder stores, then unlocks
+            entry = self._fresh_copy(digest, static, wrote_at)
+            if entry is not None:
+                return entry
+            if not held:
+                return None  # the holder finished without a usable copy: compute
+        return None
+
+    def _hit(self, request, entry, credential, vary_on_accept, outcome):
+        _count(self.label, outcome)
+        return self._respond(request, entry, credential, vary_on_accept)
+
+    # -- building and answering copies --
+
+    def _storable(self, request, response, credential) -> bool:
+        if response.status_code != 200 or response.streaming or response.cookies:
+            return False
+        session = getattr(request, "session", None)
+        if session is not None and session.modified:
+            return False  # SessionMiddleware will set a cookie
+        cache_control = {
+            directive.split("=", 1)[0].strip().lower()
+            for directive in cc_delim_re.split(response.get("Cache-Control", ""))
+        }
+        if cache_control & {"private", "no-store", "no-cache"} or response.get("Vary") == "*":
+            return False
+        if request.META.get("CSRF_COOKIE_NEEDS_UPDATE"):
+            # A CSRF token on the page: only ever the signed-in user's own copy, and only
+            # when the token matches the CSRF cookie that is part of the copy's key.
+            if credential is None or not self.per_user:
+                return False
+            sent = request.COOKIES.get(settings.CSRF_COOKIE_NAME)
+            if not sent or sent != request.META.get("CSRF_COOKIE"):
+                return False
+        # A page for everyone is only ever taken from an anonymous request.
+        is_html = response.get("Content-Type", "").startswith("text/html")
+        return not (credential is not None and not self.per_user and is_html)
+
+    def _entry(
+        self, request, response, static, plain, counted, credential, now, vary_on_accept
+    ) -> Entry | None:
+        if not self._storable(request, response, credential):
+            return None
+        discovered = set(static) | request.__dict__.get("_aios_cache_deps", set())
+        if credential is not None and self.per_user and registry.user_namespace:
+            user = getattr(request, "user", None)
+            if user is not None and user.is_authenticated:
+                discovered.add(registry.user_namespace(user))
+        body = response.content
+        match = getattr(request, "resolver_match", None)
+        headers = [(k, v) for k, v in response.items() if k.lower() not in _UNSTORED_HEADERS]
+        entry = Entry(
+            deps={ns: plain.get(ns) for ns in sorted(discovered)},
+            cdeps={ns: counted.get(ns) for ns in sorted(discovered) if ns != EPOCH_NS},
+            created=now,
+            soft=now + self.ttl,
+            status=response.status_code,
+            headers=headers,
+            etag=f'"{hashlib.blake2b(body, digest_size=16).hexdigest()}"',
+            body=body,
+            codings={},
+            label=self.label,
+            view=match.view_name if match is not None else "<unresolved>",
+            everyone=not self.per_user,
+            per_user=credential is not None and self.per_user,
+            size=len(body),
+        )
+        # Compressed once here, so hits never compress; never what carries a secret (a
+        # signed-in browser's page: compression.carries_secrets pads those per response).
+        if (
+            len(body) >= compression.MIN_SIZE
+            and compression.is_compressible(response)
+            and not compression.carries_secrets(request, response)
+        ):
+            for coding in ("br", "gzip"):
+                packed = compression.compress(body, coding, stored=True)
+                if len(packed) < len(body):
+                    entry.codings[coding] = packed
+        vary = ["Cookie", "Authorization"] + (["Accept"] if vary_on_accept else [])
+        entry.headers = _with_vary(headers, vary + (["Accept-Encoding"] if entry.codings else []))
+        return entry
+
+    def _respond(self, request, entry: Entry, credential, vary_on_accept) -> HttpResponse:
+        status, headers, body = answer(
+            entry,
+            accept_encoding=request.META.get("HTTP_ACCEPT_ENCODING", ""),
+            if_none_match=request.META.get("HTTP_IF_NONE_MATCH", ""),
+            signed_in=credential is not None,
+            ttl=self.ttl,
+        )
+        response = HttpResponseNotModified() if status == 304 else HttpResponse(body, status=status)
+        for header, value in headers:
+            response.headers[header] = value
+        return response
+
+
+def _with_vary(headers: list, extra: list[str]) -> list:
+    """`headers` with one Vary header naming what it named and `extra`."""
+    named = []
+    for header, value in headers:
+        if header.lower() == "vary":
+            named += [part.strip() for part in value.split(",")]
+    seen, merged = set(), []
+    for value in [*named, *extra]:
+        if value and value.lower() not in seen:
+            seen.add(value.lower())
+            merged.append(value)
+    kept = [(h, v) for h, v in headers if h.lower() != "vary"]
+    return kept + ([("Vary", ", ".join(merged))] if merged else [])
+
+
+def answer(entry: Entry, *, accept_encoding, if_none_match, signed_in, ttl=None):
+    """(status, headers, body) for a copy: the stored encoding the client accepts, 304 when
+    its ETag matches, browser caching by who asks."""
+    coding = None
+    if entry.codings:
+        coding = compression.choose_coding(accept_encoding)
+        coding = coding if coding in entry.codings else None
+    etag = compression.etag_for_coding(entry.etag, coding)
+    headers = [*entry.headers, ("ETag", etag)]
+    if signed_in:
+        headers.append(("Cache-Control", "private, max-age=0, must-revalidate"))
+    else:
+        max_age = BROWSER_MAX_AGE if ttl is None else min(ttl, BROWSER_MAX_AGE)
+        headers.append(("Cache-Control", f"public, max-age={max_age}"))
+    if compression.etag_matches(if_none_match, etag):
+        return 304, [(h, v) for h, v in headers if h.lower() != "content-type"], b""
+    if coding:
+        headers.append(("Content-Encoding", coding))
+        return entry.status, headers, entry.codings[coding]
+    return entry.status, headers, entry.body
+
+
+def _store(key: str, entry: Entry, timeout: float) -> None:
+    store().set_many({key: entry.encode()}, timeout=timeout)
+
+
+class CachedResponseMixin:
+    """Response caching for class-based views: `cache_policies` maps a handler ("get") or a
+    viewset action ("list", "retrieve") to a `CachePolicy`."""
+
+    cache_policies: dict[str, CachePolicy] = {}
+
+    def cache_policy(self, request) -> CachePolicy | None:
+        method = "get" if request.method.lower() == "head" else request.method.lower()
+        action_map = getattr(self, "action_map", None)
+        name = action_map.get(method) if action_map else method
+        return self.cache_policies.get(name) if name else None
+
+    def dispatch(self, request, *args, **kwargs):
+        policy = self.cache_policy(request)
+        parent = super()
+        if policy is None:
+            return parent.dispatch(request, *args, **kwargs)
+        vary_on_accept = policy.vary_on_accept
+        if vary_on_accept is None:
+            vary_on_accept = _is_drf_view(type(self))
+        return policy.serve(
+            request,
+            lambda: parent.dispatch(request, *args, **kwargs),
+            kwargs,
+            vary_on_accept=vary_on_accept,
+        )
+
+
+class StoreCopyMiddleware:
+    """Writes a miss's copy once every middleware below has added its headers, so the hit
+    path answers with the same security headers. Sits right below the monitoring middleware."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        request._aios_store_late = True
+        response = self.get_response(request)
+        pending = getattr(response, "_aios_pending_copy", None)
+        if pending is not None:
+            key, entry, timeout = pending
+            final = [(k, v) for k, v in response.items() if k.lower() not in _UNSTORED_HEADERS]
+            entry.headers = final
+            _store(key, entry, timeout)
+        return response
+
+
+# --- The hit path --------------------------------------------------------------------------
+
+
+class _HitBudget:
+    """Per process and client address: hits allowed per second before a client's requests go
+    through Django, whose throttles then count them."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._second = 0
+        self._counts: Counter = Counter()
+
+    def allow(self, address: str, limit: int) -> bool:
+        second = int(time.monotonic())
+        with self._lock:
+            if second != self._second:
+                self._second = second
+                self._counts.clear()
+            self._counts[address] += 1
+            return self._counts[address] <= limit
+
+
+def _status_line(status: int) -> str:
+    from http import HTTPStatus
+
+    try:
+        return f"{status} {HTTPStatus(status).phrase}"
+    except ValueError:
+        return f"{status} Unknown"
+
+
+class HitPath:
+    """WSGI middleware: answers fresh copies before Django sees the request.
+
+    It keeps what Django's stack gave a cached answer: the Host header is checked against
+    ALLOWED_HOSTS, plain HTTP goes to Django (which redirects) under SECURE_SSL_REDIRECT,
+    the copy's stored security headers, the request id, the request and cache metrics. A
+    client past RESPONSE_CACHE_HIT_RATE hits per second in this process goes through
+    Django's throttles instead.
+    """
+
+    def __init__(self, application):
+        self.application = application
+        self._budget = _HitBudget()
+        self._status_lines: dict[int, str] = {}
+
+    def __call__(self, environ, start_response):
+        if settings.RESPONSE_CACHE_HIT_PATH and settings.CACHE_ENABLED:
+            start = time.perf_counter()
+            try:
+                answered = self._answer(environ)
+            except Exception:  # noqa: BLE001 - the hit path never fails a request
+                log.exception("hit path failed; Django answers")
+                answered = None
+            if answered is not None:
+                status, headers, body, entry = answered
+                request_id = sane_request_id(environ.get("HTTP_X_REQUEST_ID")) or uuid.uuid4().hex
+                headers.append(("X-Request-ID", request_id))
+                if status != 304:
+                    headers.append(("Content-Length", str(len(body))))
+                line = self._status_lines.get(status) or self._status_lines.setdefault(
+                    status, _status_line(status)
+                )
+                start_response(line, headers)
+                _count(entry.label, "hit")
+                metrics.observe_request(
+                    view=entry.view, status=status, seconds=time.perf_counter() - start
+                )
+                return [] if environ["REQUEST_METHOD"] == "HEAD" else [body]
+        return self.application(environ, start_response)
+
+    def _answer(self, environ):
+        method = environ.get("REQUEST_METHOD")
+        if method not in ("GET", "HEAD"):
+            return None
+        scheme = _scheme(environ)
+        if settings.SECURE_SSL_REDIRECT and scheme != "https":
+            return None
+        host = _valid_host(environ)
+        if host is None:
+            return None
+        cookies = _cookies(environ.get("HTTP_COOKIE", ""))
+        if MESSAGES_COOKIE in cookies:
+            return None
+        address = environ.get("REMOTE_ADDR", "")
+        if not self._budget.allow(address, settings.RESPONSE_CACHE_HIT_RATE):
+            return None
+        _replay_lost_bump()
+        credential = credential_of(cookies, environ.get("HTTP_AUTHORIZATION", ""))
+        common = {
+            "scheme": scheme,
+            "host": host,
+            "path": environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", ""),
+            "query": environ.get("QUERY_STRING", ""),
+            "accept": environ.get("HTTP_ACCEPT", ""),
+        }
+        public_key = _entry_key(copy_digest(**common, variant=PUBLIC))
+        if credential is None:
+            keys = [public_key]
+        else:
+            own_key = _entry_key(copy_digest(**common, variant=f"credential:{credential}"))
+            keys = [own_key, public_key, _voucher_key(credential)]
+        found = store().get_many(keys)
+        entry, wrote_at = found.get(keys[0]), 0.0
+        if credential is not None and entry is None:
+            entry, voucher = found.get(public_key), found.get(keys[2])
+            if entry is None or not entry.everyone or voucher is None:
+                return None
+            plain, counted = versions([*entry.deps, *([voucher["ns"]] if voucher["ns"] else [])],
+                                      counters=entry.cdeps)  # fmt: skip
+            if not _vouched(voucher, plain, _now()):
+                return None
+            wrote_at = version_time(voucher["version"])
+        elif entry is None:
+            return None
+        else:
+            plain, counted = versions(entry.deps, counters=entry.cdeps)
+        now = _now()
+        state = judge(entry, entry.deps, plain, counted, now=now, wrote_at=wrote_at)
+        if state not in (FRESH, LAGGING):
+            return None
+        if credential is not None and entry.codings == {} and _wants_compression(entry):
+            return None  # a signed-in browser's page: Django compresses it with padding
+        if state == LAGGING:
+            _record_lag(entry, now)
+        return (
+            *answer(
+                entry,
+                accept_encoding=environ.get("HTTP_ACCEPT_ENCODING", ""),
+                if_none_match=environ.get("HTTP_IF_NONE_MATCH", ""),
+                signed_in=credential is not None,
+                ttl=max(int(entry.soft - entry.created), 0),
+            ),
+            entry,
+        )
+
+
+def _wants_compression(entry: Entry) -> bool:
+    content_type = next((v for h, v in entry.headers if h.lower() == "content-type"), "")
+    return len(entry.body) >= compression.MIN_SIZE and bool(
+        compression._COMPRESSIBLE.match(content_type)
+    )
+
+
+def _scheme(environ) -> str:
+    header = getattr(settings, "SECURE_PROXY_SSL_HEADER", None)
+    if header:
+        name, secure_value = header
+        value = environ.get(name)
+        if value is not None:
+            return "https" if value.split(",", 1)[0].strip() == secure_value else "http"
+    return environ.get("wsgi.url_scheme", "http")
+
+
+def _valid_host(environ) -> str | None:
+    """The Host as Django's get_host() gives it, or None when Django would refuse it."""
+    if settings.USE_X_FORWARDED_HOST and "HTTP_X_FORWARDED_HOST" in environ:
+        return None  # rare set-up: Django decides
+    host = environ.get("HTTP_HOST")
+    if not host:
+        return None
+    domain, _ = split_domain_port(host)
+    allowed = settings.ALLOWED_HOSTS
+    if settings.DEBUG and not allowed:
+        allowed = [".localhost", "127.0.0.1", "[::1]"]
+    if domain and validate_host(domain, allowed):
+        return host
+    return None
+
+
+@functools.lru_cache(maxsize=1024)
+def _cookies(header: str) -> dict:
+    from django.http.cookie import parse_cookie
+
+    return parse_cookie(header)
