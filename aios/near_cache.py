@@ -79,7 +79,7 @@ class NearCache:
             owner.send_command(*args)
             if owner.read_response() not in (b"OK", "OK"):
                 raise ConnectionError("CLIENT TRACKING refused")
-        except Exception as exc:  # noqa: BLE001 - any failure leaves the near copy off
+        except Exception as exc:  # any failure leaves the near copy off
             for conn in (owner, listener):
                 if conn is not None:
                     with contextlib.suppress(Exception):
@@ -121,7 +121,7 @@ class NearCache:
             try:
                 while listener.can_read(timeout=0):
                     self._apply(listener.read_response())
-            except Exception as exc:  # noqa: BLE001 - the connection is unusable
+            except Exception as exc:  # the connection is unusable
                 self._stop(f"{type(exc).__name__}: {exc}")
                 self._on_failure(exc)
 

@@ -32,7 +32,7 @@ from django.core.cache.backends.filebased import FileBasedCache
 from django.core.exceptions import ImproperlyConfigured
 from django.http import HttpRequest, HttpResponse, HttpResponseNotModified
 from django.http.request import split_domain_port, validate_host
-from django.utils.cache import cc_delim_re, patch_vary_headers
+from django.utils.cache import cc_delim_re
 
 from aios import compression
 from aios.cache import UNAVAILABLE_ERRORS, cache_is_available
@@ -111,20 +111,20 @@ _MAGIC = b"RC1"
 
 class Entry:
     __slots__ = (
-        "deps",
-        "cdeps",
-        "created",
-        "soft",
-        "status",
-        "headers",
-        "etag",
         "body",
+        "cdeps",
         "codings",
-        "label",
-        "view",
+        "created",
+        "deps",
+        "etag",
         "everyone",
+        "headers",
+        "label",
         "per_user",
         "size",
+        "soft",
+        "status",
+        "view",
     )
 
     def __init__(self, **fields):
@@ -1111,7 +1111,7 @@ class HitPath:
             start = time.perf_counter()
             try:
                 answered = self._answer(environ)
-            except Exception:  # noqa: BLE001 - the hit path never fails a request
+            except Exception:  # the hit path never fails a request
                 log.exception("hit path failed; Django answers")
                 answered = None
             if answered is not None:

@@ -15,6 +15,7 @@ from tests.test_cache_invalidation import cache_backend
 
 pytestmark = pytest.mark.django_db
 
+
 @pytest.fixture(autouse=True)
 def _never_stale(settings):
     """These tests pin what each write retires at once: counters included (staleness 0)."""

@@ -35,6 +35,7 @@ from tests.factories import AgentFactory, CategoryFactory, PublisherFactory, Use
 
 pytestmark = [pytest.mark.urls(__name__), pytest.mark.django_db(transaction=False)]
 
+
 @pytest.fixture(autouse=True)
 def _never_stale(settings):
     """These tests pin what each write retires at once: counters included (staleness 0)."""
