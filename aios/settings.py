@@ -330,7 +330,7 @@ SLOW_QUERY_MS = env.float("SLOW_QUERY_MS", default=50)
 # /metrics answers these networks (direct connections only) or a bearer METRICS_TOKEN.
 METRICS_ALLOWED_NETWORKS = env.list("METRICS_ALLOWED_NETWORKS", default=["127.0.0.0/8", "::1/128"])
 METRICS_TOKEN = env("METRICS_TOKEN", default="")
-# /api/v1/monitoring/ answers staff sessions or `Authorization: Bearer <MONITORING_TOKEN>`.
+# /api/v1/monitoring/ answers staff (session or API token) or `Bearer <MONITORING_TOKEN>`.
 MONITORING_TOKEN = env("MONITORING_TOKEN", default="")
 MONITORING_WINDOW_SECONDS = env.int("MONITORING_WINDOW_SECONDS", default=300)
 MONITORING_REPORT_INTERVAL = env.float("MONITORING_REPORT_INTERVAL", default=1.0)
