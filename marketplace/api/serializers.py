@@ -18,7 +18,7 @@ from . import fields
 # --- Query parameters -------------------------------------------------------------------------
 
 
-class PageParams(serializers.Serializer):
+class PageParams(fields.StrictSerializer):
     page_size = fields.IntegerField(min_value=1, max_value=MAX_PAGE_SIZE, default=DEFAULT_PAGE_SIZE)
     cursor = fields.RegexField(
         CURSOR_PATTERN,
@@ -311,13 +311,13 @@ class InstallationSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class ReviewWriteSerializer(serializers.Serializer):
+class ReviewWriteSerializer(fields.StrictSerializer):
     rating = fields.IntegerField(min_value=1, max_value=5)
     title = fields.CharField(max_length=120, required=False, allow_blank=True, default="")
     body = fields.CharField(max_length=5000, required=False, allow_blank=True, default="")
 
 
-class ReviewPatchSerializer(serializers.Serializer):
+class ReviewPatchSerializer(fields.StrictSerializer):
     rating = fields.IntegerField(min_value=1, max_value=5, required=False)
     title = fields.CharField(max_length=120, required=False, allow_blank=True)
     body = fields.CharField(max_length=5000, required=False, allow_blank=True)
@@ -360,7 +360,7 @@ class StatsSerializer(serializers.Serializer):
 # --- Auth and errors ---------------------------------------------------------------------------
 
 
-class CredentialsSerializer(serializers.Serializer):
+class CredentialsSerializer(fields.StrictSerializer):
     username = fields.CharField(max_length=150)
     password = fields.CharField(max_length=4096, trim_whitespace=False)
 
