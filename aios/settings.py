@@ -58,6 +58,8 @@ MIDDLEWARE = [
     "aios.monitoring.middleware.RequestMonitoringMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "aios.security.ContentSecurityPolicyMiddleware",
+    # Oversized API bodies (413) and non-UTF-8 query strings (400) stop here (aios/guards.py).
+    "aios.guards.RequestGuardMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     # Below whitenoise (static files never reach it), above everything that writes the body.
     "aios.compression.CompressionMiddleware",
