@@ -9,6 +9,7 @@ from rest_framework.fields import SkipField
 from rest_framework.relations import PKOnlyObject
 
 from aios.pagination import CURSOR_PATTERN, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
+from marketplace import filters
 from marketplace.managers import AGENT_ORDERINGS, DEFAULT_AGENT_ORDERING
 from marketplace.models import RATINGS, Agent, Category, Installation, Review
 from marketplace.search import MAX_QUERY_LENGTH, RELEVANCE, SEARCH_ORDERINGS
@@ -29,9 +30,14 @@ class PageParams(fields.StrictSerializer):
 
 
 class AgentListParams(serializers.Serializer):
-    category = fields.SlugField(required=False, max_length=80)
+    # Unknown category or publisher: 400 naming it, as on the pages (marketplace.filters).
+    category = fields.SlugField(
+        required=False, max_length=80, validators=[filters.validate_category]
+    )
     featured = serializers.BooleanField(required=False, allow_null=True, default=None)
-    publisher = fields.SlugField(required=False, max_length=120)
+    publisher = fields.SlugField(
+        required=False, max_length=120, validators=[filters.validate_publisher]
+    )
     tag = fields.CharField(required=False, max_length=60)
     min_rating = fields.FloatField(required=False, min_value=0, max_value=5)
     ordering = fields.ChoiceField(choices=list(AGENT_ORDERINGS), default=DEFAULT_AGENT_ORDERING)
@@ -45,7 +51,9 @@ class SearchParams(PageParams):
     """The same keys as query parameters (GET) or a JSON body (POST)."""
 
     q = fields.CharField(max_length=MAX_QUERY_LENGTH, trim_whitespace=True)
-    category = fields.SlugField(required=False, max_length=80)
+    category = fields.SlugField(
+        required=False, max_length=80, validators=[filters.validate_category]
+    )
     min_rating = fields.FloatField(required=False, min_value=0, max_value=5)
     ordering = fields.ChoiceField(choices=list(SEARCH_ORDERINGS), default=RELEVANCE)
 

@@ -81,3 +81,83 @@ def test_read_only_fields_sent_back_are_ignored_not_refused(api, seeded):
 def test_unknown_query_parameters_stay_ignored(api):
     assert api.get("/api/v1/agents/search/", {"q": "agent", "utm_source": "x"}).status_code == 200
     assert api.get(ENTRIES, {"utm_source": "x"}).status_code == 200
+
+
+# --- Unknown or malformed filter values: 400 naming the field, on every list -------------------
+
+AGENTS = "/api/v1/marketplace/agents/"
+SEARCH = "/api/v1/agents/search/"
+
+API_FILTERS = [
+    (AGENTS, {"category": "nope"}, "category"),
+    (AGENTS, {"category": "not a slug"}, "category"),
+    (AGENTS, {"publisher": "nope"}, "publisher"),
+    (AGENTS, {"min_rating": "abc"}, "min_rating"),
+    (AGENTS, {"featured": "maybe"}, "featured"),
+    (AGENTS, {"ordering": "nope"}, "ordering"),
+    ("/api/v1/marketplace/agents/featured/", {"ordering": "nope"}, "ordering"),
+    (SEARCH, {"q": "agent", "category": "nope"}, "category"),
+    (SEARCH, {"q": "agent", "min_rating": "abc"}, "min_rating"),
+    (SEARCH, {"q": "agent", "ordering": "nope"}, "ordering"),
+    (ENTRIES, {"content_type": "nope"}, "content_type"),
+    (ENTRIES, {"agent": "abc"}, "agent"),
+    (ENTRIES, {"agent": "999999"}, "agent"),
+]
+
+
+@pytest.mark.parametrize("url, params, field", API_FILTERS)
+def test_an_invalid_or_unknown_api_filter_is_a_400_naming_the_field(api, url, params, field):
+    response = api.get(url, params)
+    assert response.status_code == 400, response.content
+    assert list(response.json()) == [field]
+
+
+def test_an_invalid_search_filter_in_a_post_body_is_a_400_too(api):
+    response = _send(api, "post", SEARCH, {"q": "agent", "category": "nope"})
+    assert response.status_code == 400
+    assert list(response.json()) == ["category"]
+
+
+def test_known_filter_values_with_no_matches_are_an_empty_200(api, seeded):
+    from tests.factories import CategoryFactory
+
+    CategoryFactory(slug="empty-shelf")
+    for url, params in [
+        (AGENTS, {"category": "empty-shelf"}),
+        (AGENTS, {"tag": "no-agent-has-this-tag"}),  # free text: no vocabulary to check
+        (SEARCH, {"q": "zzzzqqq", "category": "writing"}),
+        (ENTRIES, {"agent": str(seeded.agents[3].pk)}),
+    ]:
+        response = api.get(url, params)
+        assert response.status_code == 200, (url, params, response.content)
+        assert response.json()["results"] == []
+
+
+PAGE_FILTERS = [
+    ("/agents/", {"category": "nope"}, "Unknown category “nope”."),
+    ("/agents/", {"min_rating": "abc"}, "Rating: Select a valid choice"),
+    ("/agents/", {"sort": "nope"}, "Sort: Select a valid choice"),
+    ("/search/", {"q": "agent", "category": "nope"}, "Unknown category “nope”."),
+    ("/search/", {"q": "agent", "min_rating": "abc"}, "Rating: Select a valid choice"),
+    ("/search/", {"q": "agent", "sort": "nope"}, "Sort by: Select a valid choice"),
+    ("/knowledge/", {"type": "nope"}, "Select a valid choice"),
+]
+
+
+@pytest.mark.parametrize("url, params, message", PAGE_FILTERS)
+def test_an_invalid_or_unknown_page_filter_is_a_400_page_naming_the_field(
+    client, seeded, url, params, message
+):
+    client.force_login(seeded.owner)
+    response = client.get(url, params)
+    assert response.status_code == 400
+    html = response.content.decode()
+    assert "<main" in html and message in html
+
+
+def test_a_page_filter_on_a_category_with_no_listed_agents_is_an_empty_200(client, seeded):
+    from tests.factories import CategoryFactory
+
+    CategoryFactory(slug="empty-shelf")
+    assert client.get("/agents/", {"category": "empty-shelf"}).status_code == 200
+    assert client.get("/search/", {"q": "agent", "category": "empty-shelf"}).status_code == 200
