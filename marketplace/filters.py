@@ -8,25 +8,32 @@ lookup, and only when the filter is given.
 """
 
 from django.core.exceptions import ValidationError
+from django.core.validators import slug_re
 
 from .models import Agent, Category, Publisher
 
 
+# A field's validators all run, even after its format check failed: a value that is no slug
+# (a NUL byte the database refuses) or no bigint has its error already and is not looked up.
+def _is_slug(value) -> bool:
+    return isinstance(value, str) and bool(slug_re.match(value))
+
+
 def category_exists(slug: str) -> bool:
-    return Category.objects.filter(slug=slug).exists()
+    return _is_slug(slug) and Category.objects.filter(slug=slug).exists()
 
 
 def validate_category(slug: str) -> None:
-    if slug and not category_exists(slug):
+    if _is_slug(slug) and not category_exists(slug):
         raise ValidationError(f"Unknown category “{slug}”.", code="unknown")
 
 
 def validate_publisher(slug: str) -> None:
-    if slug and not Publisher.objects.filter(slug=slug).exists():
+    if _is_slug(slug) and not Publisher.objects.filter(slug=slug).exists():
         raise ValidationError(f"Unknown publisher “{slug}”.", code="unknown")
 
 
 def validate_agent_id(pk: int) -> None:
     """Any agent, listed or not: entries may point at an agent that was since unlisted."""
-    if pk and not Agent.objects.filter(pk=pk).exists():
+    if isinstance(pk, int) and 0 < pk < 2**63 and not Agent.objects.filter(pk=pk).exists():
         raise ValidationError(f"Unknown agent {pk}.", code="unknown")

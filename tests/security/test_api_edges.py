@@ -228,3 +228,18 @@ def test_an_over_long_query_inside_the_line_is_the_apps_400(api):
     response = api.get(SEARCH, {"q": "a" * 201})
     assert response.status_code == 400
     assert list(response.json()) == ["q"]
+
+
+@pytest.mark.parametrize(
+    "url, params",
+    [
+        (AGENTS, {"category": "a\x00b"}),
+        (AGENTS, {"publisher": "a\x00b"}),
+        (SEARCH, {"q": "x", "category": "a\x00b"}),
+        (ENTRIES, {"agent": str(2**64)}),
+    ],
+)
+def test_a_filter_failing_its_format_is_not_looked_up(api, url, params):
+    response = api.get(url, params)
+    assert response.status_code == 400
+    assert list(response.json()) == list(params)[-1:]
