@@ -331,6 +331,10 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
 }
 
+# Admin changelists of the big tables show PostgreSQL's row estimate above this many rows
+# instead of counting them on every page view (aios.pagination.EstimatedCountPaginator).
+ADMIN_ESTIMATED_COUNT_ABOVE = env.int("ADMIN_ESTIMATED_COUNT_ABOVE", default=100_000)
+
 # --- Monitoring (aios/monitoring; README, "Operations") ------------------------------------
 SLOW_QUERY_MS = env.float("SLOW_QUERY_MS", default=50)
 # /metrics answers these networks (direct connections only) or a bearer METRICS_TOKEN.
