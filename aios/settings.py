@@ -59,6 +59,8 @@ MIDDLEWARE = [
     "aios.response_cache.StoreCopyMiddleware",  # copies keep the headers added below
     "django.middleware.security.SecurityMiddleware",
     "aios.security.ContentSecurityPolicyMiddleware",
+    # Oversized API bodies (413) and non-UTF-8 query strings (400) stop here (aios/guards.py).
+    "aios.guards.RequestGuardMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     # Below whitenoise (static files never reach it), above everything that writes the body.
     "aios.compression.CompressionMiddleware",
@@ -305,6 +307,10 @@ SPECTACULAR_SETTINGS = {
     "COMPONENT_SPLIT_REQUEST": True,
     # JSON is the only request body type: generated clients break on multi-content bodies.
     "PARSER_WHITELIST": ["rest_framework.parsers.JSONParser"],
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",  # the default
+        "marketplace.api.errors.document_uri_too_long",  # gunicorn's 414 on GET lists
+    ],
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
@@ -336,12 +342,16 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
 }
 
+# Admin changelists of the big tables show PostgreSQL's row estimate above this many rows
+# instead of counting them on every page view (aios.pagination.EstimatedCountPaginator).
+ADMIN_ESTIMATED_COUNT_ABOVE = env.int("ADMIN_ESTIMATED_COUNT_ABOVE", default=100_000)
+
 # --- Monitoring (aios/monitoring; README, "Operations") ------------------------------------
 SLOW_QUERY_MS = env.float("SLOW_QUERY_MS", default=50)
 # /metrics answers these networks (direct connections only) or a bearer METRICS_TOKEN.
 METRICS_ALLOWED_NETWORKS = env.list("METRICS_ALLOWED_NETWORKS", default=["127.0.0.0/8", "::1/128"])
 METRICS_TOKEN = env("METRICS_TOKEN", default="")
-# /api/v1/monitoring/ answers staff sessions or `Authorization: Bearer <MONITORING_TOKEN>`.
+# /api/v1/monitoring/ answers staff (session or API token) or `Bearer <MONITORING_TOKEN>`.
 MONITORING_TOKEN = env("MONITORING_TOKEN", default="")
 MONITORING_WINDOW_SECONDS = env.int("MONITORING_WINDOW_SECONDS", default=300)
 MONITORING_REPORT_INTERVAL = env.float("MONITORING_REPORT_INTERVAL", default=1.0)

@@ -12,6 +12,7 @@ API_V1 = [
     path("knowledge/", include("knowledge.api.urls")),
 ]
 # JSON errors under /api/, Django's HTML pages elsewhere (marketplace/api/errors.py).
+handler400 = "marketplace.api.errors.bad_request"
 handler404 = "marketplace.api.errors.not_found"
 handler500 = "marketplace.api.errors.server_error"
 

@@ -1,5 +1,6 @@
 from django.contrib import admin
 
+from aios.pagination import EstimatedCountPaginator
 from marketplace.admin import URL_FIELDS
 
 from .models import KnowledgeEntry
@@ -16,3 +17,4 @@ class KnowledgeEntryAdmin(admin.ModelAdmin):
     readonly_fields = ("created_at", "updated_at")
     date_hierarchy = "updated_at"
     show_full_result_count = False
+    paginator = EstimatedCountPaginator  # half a million rows: no COUNT(*) per page view

@@ -2,6 +2,7 @@ from django import forms
 from django.contrib.auth import get_user_model
 from django.contrib.auth.forms import UserCreationForm
 
+from . import filters
 from .managers import AGENT_ORDERINGS, DEFAULT_AGENT_ORDERING
 from .models import RATINGS
 from .search import MAX_QUERY_LENGTH, RELEVANCE
@@ -23,10 +24,20 @@ MIN_RATING_CHOICES = [
 ]
 
 
-class BrowseForm(forms.Form):
-    """Browse filters from the query string; bad values fall back to no filter, never a 500."""
+class CategoryChoiceField(forms.ChoiceField):
+    """The menu lists categories with listed agents; any existing category is a valid filter."""
 
-    category = forms.ChoiceField(required=False)
+    def valid_value(self, value):
+        return super().valid_value(value) or filters.category_exists(value)
+
+
+class BrowseForm(forms.Form):
+    """Browse filters from the query string. An invalid one (marketplace.filters) makes the
+    page a 400 with the error shown; the list then leaves that filter out, never a 500."""
+
+    category = CategoryChoiceField(
+        required=False, error_messages={"invalid_choice": "Unknown category “%(value)s”."}
+    )
     sort = forms.ChoiceField(choices=SORT_CHOICES, required=False)
     min_rating = forms.ChoiceField(choices=MIN_RATING_CHOICES, required=False, label="Rating")
 
@@ -37,7 +48,7 @@ class BrowseForm(forms.Form):
         ]
 
     def filters(self) -> dict:
-        """Valid filters only: an unknown category or sort is dropped rather than failing."""
+        """Valid filters only: an invalid category, sort or rating is left out."""
         self.is_valid()
         data = getattr(self, "cleaned_data", {})
         return {
@@ -78,7 +89,7 @@ class SearchForm(forms.Form):
         required=False,
         widget=forms.TextInput(attrs={"type": "search", "placeholder": "What should it do?"}),
     )
-    category = forms.SlugField(required=False)
+    category = forms.SlugField(required=False, validators=[filters.validate_category])
     sort = forms.ChoiceField(
         choices=[(RELEVANCE, "Best match"), *SORT_CHOICES], required=False, label="Sort by"
     )

@@ -91,6 +91,7 @@ def agent_list(request):
     if filters["min_rating"]:
         agents = agents.min_rating(filters["min_rating"])
     page, status = _page(request, agents, ordering=filters["sort"])
+    status = 400 if form.errors else status  # an invalid filter: marketplace.filters
     category_name = dict(form.fields["category"].choices).get(filters["category"], "")
     context = {
         "nav": "browse",

@@ -5,6 +5,7 @@ import hmac
 import ipaddress
 
 from django.conf import settings
+from rest_framework.authentication import TokenAuthentication
 
 
 def bearer_token(request) -> str | None:
@@ -12,6 +13,15 @@ def bearer_token(request) -> str | None:
     if scheme.lower() == "bearer" and token.strip():
         return token.strip()
     return None
+
+
+def api_token_user(request):
+    """The user behind the API's own `Authorization: Token <key>`, or None without one.
+
+    Raises rest_framework's AuthenticationFailed for a wrong key or an inactive user.
+    """
+    found = TokenAuthentication().authenticate(request)
+    return found[0] if found else None
 
 
 def token_matches(given: str | None, expected: str) -> bool:

@@ -20,6 +20,7 @@ from prometheus_client import (
     generate_latest,
     multiprocess,
 )
+from rest_framework.exceptions import AuthenticationFailed
 
 from . import access, pool, redisinfo, reporter, snapshot
 from .middleware import exclude_from_window
@@ -122,10 +123,16 @@ def monitoring_api(request):
     if token is not None:
         if not access.token_matches(token, settings.MONITORING_TOKEN):
             return _error(401, "Invalid monitoring token.")
-    elif not request.user.is_authenticated:
-        return _error(401, "Authentication credentials were not provided.")
-    elif not request.user.is_staff:
-        return _error(403, "Staff only.")
+    else:
+        # The API's token (a staff user's, like every other /api/v1/ route), else the session.
+        try:
+            user = access.api_token_user(request) or request.user
+        except AuthenticationFailed as exc:
+            return _error(401, str(exc.detail))
+        if not user.is_authenticated:
+            return _error(401, "Authentication credentials were not provided.")
+        if not user.is_staff:
+            return _error(403, "Staff only.")
     try:
         data = snapshot.compute()
     except Exception:

@@ -5,6 +5,7 @@ from rest_framework import serializers
 from knowledge.models import KnowledgeEntry
 from marketplace.api import fields
 from marketplace.api.fields import StrictModelSerializer
+from marketplace.filters import validate_agent_id
 from marketplace.models import Agent
 
 MAX_TAGS = 20
@@ -55,5 +56,7 @@ class KnowledgeEntrySerializer(StrictModelSerializer):
 
 class KnowledgeFilterParams(serializers.Serializer):
     content_type = fields.ChoiceField(choices=KnowledgeEntry.ContentType.choices, required=False)
-    agent = fields.IntegerField(required=False, min_value=1, max_value=2**63 - 1)
+    agent = fields.IntegerField(
+        required=False, min_value=1, max_value=2**63 - 1, validators=[validate_agent_id]
+    )
     q = fields.CharField(required=False, max_length=200)

@@ -1,18 +1,25 @@
 """JSON errors for the whole API, including the paths no API view answers.
 
 DRF's handler already renders every APIException (400, 401, 403, 404, 405, 409, 429 with
-`Retry-After`) as `{"detail": ...}` or field errors. Django's own 404 and 500 handlers answer
-paths under /api/ with JSON too (`not_found`, `server_error`, wired in aios/urls.py) and leave
-the HTML pages to Django's defaults.
+`Retry-After`) as `{"detail": ...}` or field errors. Django's own 400, 404 and 500 handlers
+answer paths under /api/ with JSON too (`bad_request`, `not_found`, `server_error`, wired in
+aios/urls.py) and leave the HTML pages to Django's defaults (templates/400.html ...).
+A body over the upload limit is a 413 (aios.guards refuses it before any view; here in case a
+view reads one anyway).
 """
 
+import copy
+
+from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import JsonResponse
 from django.views import defaults
 from rest_framework import exceptions, status
 from rest_framework.views import exception_handler as drf_exception_handler
 
-API_PREFIX = "/api/"
+from aios import guards
+
+API_PREFIX = guards.API_PREFIX
 
 
 class Conflict(exceptions.APIException):
@@ -22,6 +29,9 @@ class Conflict(exceptions.APIException):
 
 
 def exception_handler(exc, context):
+    if isinstance(exc, RequestDataTooBig):
+        request = context["request"]
+        return guards.payload_too_large(request, length=guards.declared_length(request))
     if isinstance(exc, DjangoValidationError):
         # A model-level check that slipped past the serializer is still the client's input.
         exc = exceptions.ValidationError(
@@ -30,8 +40,35 @@ def exception_handler(exc, context):
     return drf_exception_handler(exc, context)
 
 
+# gunicorn answers a request line over limit_request_line (its default, 4094 bytes) with a 414
+# before the app sees it. The longest legitimate query of every list fits well under it
+# (tests/security/test_api_edges.py), so only a client's mistake meets it; the schema says so.
+URI_TOO_LONG = {
+    "description": "Request line over the server's 4094-byte limit, answered by gunicorn "
+    "in HTML before the API sees it. Every legitimate query fits.",
+    "content": {"text/html": {"schema": {"type": "string"}}},
+}
+
+
+def document_uri_too_long(result, generator, request, public):
+    """drf-spectacular postprocessing hook: 414 on every GET that takes query parameters."""
+    for path in result.get("paths", {}).values():
+        operation = path.get("get")
+        if operation and any(p.get("in") == "query" for p in operation.get("parameters", [])):
+            operation.setdefault("responses", {})["414"] = copy.deepcopy(URI_TOO_LONG)
+    return result
+
+
 def _is_api(request) -> bool:
     return request.path.startswith(API_PREFIX)
+
+
+def bad_request(request, exception=None):
+    if _is_api(request):
+        # Only this project's own refusals say why; other SuspiciousOperations stay vague.
+        detail = str(exception) if isinstance(exception, guards.MalformedRequest) else None
+        return JsonResponse({"detail": detail or "Bad request."}, status=400)
+    return defaults.bad_request(request, exception)
 
 
 def not_found(request, exception=None):

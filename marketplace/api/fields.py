@@ -5,8 +5,13 @@ sends those has a bug the API should report (400), and the schema says so too. N
 strings stay accepted for numbers: query parameters are always strings.
 """
 
+from collections.abc import Mapping
+
 from django.db import models
 from rest_framework import serializers
+
+# validated(..., context=IGNORE_UNKNOWN) for query strings: unknown parameters stay ignored.
+IGNORE_UNKNOWN = {"unknown_fields": "ignore"}
 
 
 class _StrictText:
@@ -67,8 +72,25 @@ class FloatField(_StrictNumber, serializers.FloatField):
     pass
 
 
-class StrictModelSerializer(serializers.ModelSerializer):
-    """A ModelSerializer whose generated text fields are the strict ones above."""
+class RejectUnknownFields:
+    """A JSON body's keys the serializer does not know are a 400 naming each, not dropped: a
+    typo (`titel`) or a field the client may not set (`owner`) must not pass silently.
+    Read-only fields are known (a client may send back what it read) and stay ignored."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, Mapping) and self.context.get("unknown_fields") != "ignore":
+            unknown = [key for key in data if key not in self.fields]
+            if unknown:
+                raise serializers.ValidationError({str(k): ["Unknown field."] for k in unknown})
+        return super().to_internal_value(data)
+
+
+class StrictSerializer(RejectUnknownFields, serializers.Serializer):
+    """The base of every serializer that reads a JSON body."""
+
+
+class StrictModelSerializer(RejectUnknownFields, serializers.ModelSerializer):
+    """A ModelSerializer for JSON bodies: unknown keys refused, generated text fields strict."""
 
     serializer_field_mapping = {
         **serializers.ModelSerializer.serializer_field_mapping,

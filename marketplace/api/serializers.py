@@ -9,6 +9,7 @@ from rest_framework.fields import SkipField
 from rest_framework.relations import PKOnlyObject
 
 from aios.pagination import CURSOR_PATTERN, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
+from marketplace import filters
 from marketplace.managers import AGENT_ORDERINGS, DEFAULT_AGENT_ORDERING
 from marketplace.models import RATINGS, Agent, Category, Installation, Review
 from marketplace.search import MAX_QUERY_LENGTH, RELEVANCE, SEARCH_ORDERINGS
@@ -18,7 +19,7 @@ from . import fields
 # --- Query parameters -------------------------------------------------------------------------
 
 
-class PageParams(serializers.Serializer):
+class PageParams(fields.StrictSerializer):
     page_size = fields.IntegerField(min_value=1, max_value=MAX_PAGE_SIZE, default=DEFAULT_PAGE_SIZE)
     cursor = fields.RegexField(
         CURSOR_PATTERN,
@@ -29,9 +30,14 @@ class PageParams(serializers.Serializer):
 
 
 class AgentListParams(serializers.Serializer):
-    category = fields.SlugField(required=False, max_length=80)
+    # Unknown category or publisher: 400 naming it, as on the pages (marketplace.filters).
+    category = fields.SlugField(
+        required=False, max_length=80, validators=[filters.validate_category]
+    )
     featured = serializers.BooleanField(required=False, allow_null=True, default=None)
-    publisher = fields.SlugField(required=False, max_length=120)
+    publisher = fields.SlugField(
+        required=False, max_length=120, validators=[filters.validate_publisher]
+    )
     tag = fields.CharField(required=False, max_length=60)
     min_rating = fields.FloatField(required=False, min_value=0, max_value=5)
     ordering = fields.ChoiceField(choices=list(AGENT_ORDERINGS), default=DEFAULT_AGENT_ORDERING)
@@ -45,7 +51,9 @@ class SearchParams(PageParams):
     """The same keys as query parameters (GET) or a JSON body (POST)."""
 
     q = fields.CharField(max_length=MAX_QUERY_LENGTH, trim_whitespace=True)
-    category = fields.SlugField(required=False, max_length=80)
+    category = fields.SlugField(
+        required=False, max_length=80, validators=[filters.validate_category]
+    )
     min_rating = fields.FloatField(required=False, min_value=0, max_value=5)
     ordering = fields.ChoiceField(choices=list(SEARCH_ORDERINGS), default=RELEVANCE)
 
@@ -311,13 +319,13 @@ class InstallationSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class ReviewWriteSerializer(serializers.Serializer):
+class ReviewWriteSerializer(fields.StrictSerializer):
     rating = fields.IntegerField(min_value=1, max_value=5)
     title = fields.CharField(max_length=120, required=False, allow_blank=True, default="")
     body = fields.CharField(max_length=5000, required=False, allow_blank=True, default="")
 
 
-class ReviewPatchSerializer(serializers.Serializer):
+class ReviewPatchSerializer(fields.StrictSerializer):
     rating = fields.IntegerField(min_value=1, max_value=5, required=False)
     title = fields.CharField(max_length=120, required=False, allow_blank=True)
     body = fields.CharField(max_length=5000, required=False, allow_blank=True)
@@ -360,7 +368,7 @@ class StatsSerializer(serializers.Serializer):
 # --- Auth and errors ---------------------------------------------------------------------------
 
 
-class CredentialsSerializer(serializers.Serializer):
+class CredentialsSerializer(fields.StrictSerializer):
     username = fields.CharField(max_length=150)
     password = fields.CharField(max_length=4096, trim_whitespace=False)
 

@@ -29,6 +29,7 @@ from marketplace.models import Agent, Category, Installation, Review
 from marketplace.search import search_agents, search_facets, search_ordering
 from marketplace.stats import marketplace_stats
 
+from . import fields
 from .errors import Conflict
 from .serializers import (
     AgentCardSerializer,
@@ -71,6 +72,7 @@ def validated(serializer_class, data, **kwargs) -> dict:
     """Validated input or a 400 with field errors. Query dicts are flattened to last values."""
     if hasattr(data, "dict"):
         data = data.dict()  # a plain dict: DRF reads a missing boolean in a QueryDict as False
+        kwargs.setdefault("context", fields.IGNORE_UNKNOWN)  # unknown JSON keys: 400
     serializer = serializer_class(data=data, **kwargs)
     serializer.is_valid(raise_exception=True)
     return serializer.validated_data

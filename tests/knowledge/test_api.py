@@ -45,8 +45,9 @@ def test_create_sets_the_owner_and_returns_the_entry(user, agent):
 
 def test_owner_field_cannot_be_chosen(user, other_user):
     response = signed_in(user).post(LIST, {"title": "t", "user": other_user.pk}, format="json")
-    assert response.status_code == 201
-    assert KnowledgeEntry.objects.get().user == user
+    assert response.status_code == 400  # refused, not silently ignored
+    assert response.json() == {"user": ["Unknown field."]}
+    assert not KnowledgeEntry.objects.exists()
 
 
 @pytest.mark.parametrize(

@@ -183,3 +183,60 @@ def test_uploaded_icon_is_stored_as_webp_sizes(client, staff_user, agent, settin
     for size in icons.SIZES:
         with Image.open(tmp_path / icons.variant_name(agent.icon.name, size)) as image:
             assert (image.format, image.size) == ("WEBP", (size, size))
+
+
+BIG_TABLES = (Installation, Review, KnowledgeEntry)
+
+
+def _counts_of(table: str, queries) -> list[str]:
+    return [q["sql"] for q in queries if "COUNT(" in q["sql"].upper() and f'"{table}"' in q["sql"]]
+
+
+def _changelist_queries(client, model, **params):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as captured:
+        response = client.get(_changelist(model), params)
+    assert response.status_code == 200
+    return response, captured.captured_queries
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("model", BIG_TABLES, ids=lambda m: m.__name__)
+def test_big_changelists_show_the_estimate_above_the_threshold_without_counting(
+    client, staff_user, settings, model
+):
+    from django.db import connection
+
+    _rows(12)
+    table = model._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(f'ANALYZE "{table}"')  # what autovacuum does on a real table
+    client.force_login(staff_user)
+    settings.ADMIN_ESTIMATED_COUNT_ABOVE = 5
+    response, queries = _changelist_queries(client, model)
+    assert _counts_of(table, queries) == []
+    assert any("reltuples" in q["sql"] for q in queries)
+    assert response.context["cl"].result_count == 12  # freshly analysed: exact here
+    # Below the threshold, or filtered by a search: the exact COUNT(*).
+    settings.ADMIN_ESTIMATED_COUNT_ABOVE = 1000
+    assert len(_counts_of(table, _changelist_queries(client, model)[1])) == 1
+    settings.ADMIN_ESTIMATED_COUNT_ABOVE = 5
+    assert len(_counts_of(table, _changelist_queries(client, model, q="x")[1])) == 1
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("model", BIG_TABLES, ids=lambda m: m.__name__)
+def test_big_changelists_count_exactly_on_sqlite(client, staff_user, settings, model):
+    from django.db import connection
+
+    if connection.vendor == "postgresql":
+        pytest.skip("the estimate has its own test on PostgreSQL")
+    _rows(3)
+    client.force_login(staff_user)
+    settings.ADMIN_ESTIMATED_COUNT_ABOVE = 0
+    response, queries = _changelist_queries(client, model)
+    assert len(_counts_of(model._meta.db_table, queries)) == 1
+    assert response.context["cl"].result_count == 3

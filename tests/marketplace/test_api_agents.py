@@ -123,8 +123,17 @@ def test_featured_false_lists_the_others(api, shelf):
     }
 
 
-def test_unknown_category_is_an_empty_list(api, shelf):
+def test_unknown_category_or_publisher_is_a_400_naming_it(api, shelf):
     response = api.get(LIST, {"category": "nope"})
+    assert response.status_code == 400
+    assert response.json() == {"category": ["Unknown category “nope”."]}
+    response = api.get(LIST, {"publisher": "nope"})
+    assert response.json() == {"publisher": ["Unknown publisher “nope”."]}
+
+
+def test_a_category_with_no_listed_agents_is_an_empty_list(api, shelf):
+    CategoryFactory(slug="empty-shelf")
+    response = api.get(LIST, {"category": "empty-shelf"})
     assert response.status_code == 200
     assert response.json()["results"] == []
 
@@ -197,7 +206,8 @@ def test_walking_next_visits_every_agent_once_with_many_ties(api, db):
 @pytest.mark.parametrize("page_size", [1, 20, 100])
 def test_list_is_one_query_whatever_the_page_size(api, shelf, page_size, django_assert_num_queries):
     AgentFactory.create_batch(30, category=shelf[0].category)
-    with django_assert_num_queries(1):  # the page itself: no COUNT, no per-card query
+    # The category's existence (marketplace.filters), then the page: no COUNT, no per-card query.
+    with django_assert_num_queries(2):
         response = api.get(LIST, {"page_size": page_size, "category": "code", "tag": "nlp"})
     assert response.status_code == 200
 

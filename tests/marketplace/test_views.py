@@ -126,11 +126,12 @@ def test_browse_with_a_broken_cursor_answers_400_with_the_first_page(client):
     assert "no longer valid" in response.content.decode()
 
 
-def test_browse_ignores_unknown_sort_and_category_values(client):
+def test_browse_answers_unknown_sort_and_rating_values_with_a_400_and_leaves_them_out(client):
     AgentFactory(name="Still Listed")
     response = client.get(reverse("agent-list"), {"sort": "DROP TABLE", "min_rating": "9"})
-    assert response.status_code == 200
+    assert response.status_code == 400  # one rule for every filter (marketplace.filters)
     assert _names(response) == ["Still Listed"]
+    assert "Sort: Select a valid choice" in response.content.decode()
 
 
 def test_browse_query_count_does_not_grow_with_rows(

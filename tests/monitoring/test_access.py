@@ -130,3 +130,20 @@ def test_monitoring_api_answers_other_methods_with_a_json_405(settings):
 def test_probes_answer_head_requests(client):
     assert client.head("/healthz").status_code == 200
     assert client.post("/healthz").status_code == 405
+
+
+@pytest.mark.django_db
+def test_monitoring_api_answers_a_staff_users_api_token(client, user, staff_user, fresh_window):
+    from rest_framework.authtoken.models import Token
+
+    staff_key = Token.objects.create(user=staff_user).key
+    response = client.get(MONITORING, HTTP_AUTHORIZATION=f"Token {staff_key}", **PUBLIC)
+    assert response.status_code == 200
+    assert "timestamp" in response.json()
+    user_key = Token.objects.create(user=user).key
+    response = client.get(MONITORING, HTTP_AUTHORIZATION=f"Token {user_key}", **PUBLIC)
+    assert response.status_code == 403
+    assert response.json() == {"detail": "Staff only."}
+    response = client.get(MONITORING, HTTP_AUTHORIZATION="Token not-a-key", **PUBLIC)
+    assert response.status_code == 401
+    assert response.json() == {"detail": "Invalid token."}

@@ -3,6 +3,7 @@ oversized bodies, deeply nested JSON, huge page sizes, forged cursors, NUL bytes
 surrogates, bidirectional overrides, invalid UTF-8."""
 
 import json
+import logging
 from urllib.parse import quote
 
 import pytest
@@ -41,11 +42,46 @@ def _is_clean_json_4xx(response) -> bool:
     )
 
 
+def _over_the_limit() -> str:
+    return json.dumps({"title": "x" * (settings.DATA_UPLOAD_MAX_MEMORY_SIZE + 10)})
+
+
+def _warnings_and_errors(caplog) -> list:
+    return [r for r in caplog.records if r.levelno >= logging.WARNING]
+
+
 def test_a_body_over_the_upload_limit_is_refused_with_a_4xx(api):
-    title = "x" * (settings.DATA_UPLOAD_MAX_MEMORY_SIZE + 10)
-    response = _post_json(api, ENTRIES, json.dumps({"title": title}))
+    response = _post_json(api, ENTRIES, _over_the_limit())
     assert response.status_code in (400, 413)
     assert not KnowledgeEntry.objects.filter(title__startswith="xxx").exists()
+
+
+@pytest.mark.parametrize(
+    "method, url",
+    [
+        ("post", ENTRIES),
+        ("patch", f"{ENTRIES}1/"),
+        ("post", "/api/v1/agents/search/"),
+        ("post", "/api/v1/auth/token/"),
+        ("post", "/api/v1/agents/1/reviews/"),
+        ("put", "/api/v1/agents/1/reviews/mine/"),
+        ("post", "/api/v1/monitoring/"),  # not a DRF view
+        ("post", "/api/v1/no-such-route/"),
+    ],
+)
+def test_a_body_over_the_upload_limit_on_any_api_route_is_a_json_413_and_one_warning(
+    api, caplog, method, url
+):
+    caplog.set_level(logging.INFO)
+    response = _post_json(api, url, _over_the_limit(), method=method)
+    assert response.status_code == 413
+    assert response["Content-Type"] == "application/json"
+    assert response.json() == {
+        "detail": f"Request body too large: at most {settings.DATA_UPLOAD_MAX_MEMORY_SIZE} bytes."
+    }
+    logged = _warnings_and_errors(caplog)
+    assert [(r.levelname, r.exc_info) for r in logged] == [("WARNING", None)]
+    assert "over the" in logged[0].getMessage()
 
 
 def test_a_page_form_over_the_upload_limit_is_refused_with_a_4xx(client, seeded):
@@ -169,6 +205,36 @@ def test_invalid_utf8_in_paths_and_queries_is_never_a_500(api, client):
     ):
         for who in (api, client):
             assert who.get(url).status_code < 500, url
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/api/v1/agents/search/?q=%ff%fe",
+        "/api/v1/marketplace/agents/?tag=%C0%AF",
+        ENTRIES + "?q=%80",
+    ],
+)
+def test_invalid_utf8_in_an_api_query_string_is_a_json_400(api, caplog, url):
+    caplog.set_level(logging.INFO)
+    response = api.get(url)
+    assert response.status_code == 400
+    assert response.json() == {"detail": "The query string is not valid UTF-8."}
+    logged = _warnings_and_errors(caplog)
+    assert [(r.levelname, r.exc_info) for r in logged] == [("WARNING", None)]
+
+
+@pytest.mark.parametrize("url", ["/search/?q=%ff%fe", "/agents/?category=%C0%AF", "/?x=%80"])
+def test_invalid_utf8_in_a_page_query_string_is_the_400_page(client, url):
+    response = client.get(url)
+    assert response.status_code == 400
+    assert response["Content-Type"].startswith("text/html")
+    assert b"We could not read that request" in response.content
+
+
+def test_valid_utf8_and_plus_signs_in_query_strings_still_pass(api, client):
+    assert api.get("/api/v1/agents/search/?q=caf%C3%A9+%F0%9F%98%80").status_code == 200
+    assert client.get("/search/?q=na%C3%AFve+agent").status_code == 200
 
 
 def test_malformed_json_and_wrong_types_are_clean_400s(api, seeded):
