@@ -137,6 +137,16 @@ def installations(rows, request) -> list[dict]:
     ]
 
 
+def installation(installation, row, request) -> dict:
+    """InstallationSerializer(installation).data, its agent from card_rows()."""
+    render = Render(request)
+    return {
+        "id": installation.pk,
+        "agent": card(row, render),
+        "installed_at": render.dt(installation.installed_at),
+    }
+
+
 def review(row, dt) -> dict:
     """ReviewSerializer(review).data, from ReviewQuerySet.rows()."""
     first, last = row["user__first_name"], row["user__last_name"]

@@ -272,6 +272,7 @@ class AgentSearchView(CachedResponseMixin, APIView):
 
 class InstallView(APIView):
     permission_classes = [IsAuthenticated]
+    renderer_classes = lean_renderers()
 
     @extend_schema(
         operation_id="agent_install",
@@ -291,8 +292,8 @@ class InstallView(APIView):
         except services.AgentUnavailable as exc:
             raise NotFound() from exc
         # Read back after the service: the card shows the counter it just moved.
-        installation.agent = Agent.objects.for_cards().get(pk=agent.pk)
-        body = InstallationSerializer(installation, context={"request": request}).data
+        row = Agent.objects.filter(pk=agent.pk).card_rows().get()
+        body = lean.installation(installation, row, request)  # InstallationSerializer's bytes
         return Response(body, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
 
     @extend_schema(

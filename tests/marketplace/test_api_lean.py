@@ -235,6 +235,17 @@ def test_knowledge_list_is_what_the_entry_serializer_wrote(schema, agents, viewe
     check_schema(schema, "/api/v1/knowledge/entries/", "get", response)
 
 
+def test_install_answer_is_what_the_installation_serializer_wrote(schema, agents):
+    user = UserFactory()
+    response = signed_in(user).post(reverse("api:agent-install", kwargs={"pk": agents[0].pk}))
+    assert response.status_code == 201
+    installation = Installation.objects.with_agent_cards().get(user=user)
+    expected = InstallationSerializer(installation, context=ctx(response)).data
+    assert response.content == JSONRenderer().render(expected)
+    assert response.json()["agent"]["install_count"] == installation.agent.install_count
+    check_schema(schema, "/api/v1/agents/{id}/install/", "post", response, status="201")
+
+
 @pytest.mark.parametrize(
     "value", [1e-05, -2.5e-07, 1e-4, 3.3333333333333335, 0.0, 1e16, 123456789.125, 5e-324]
 )
