@@ -152,7 +152,8 @@ def paginate_keyset(
 ) -> KeysetPage:
     """One page of `queryset` in `ordering` after/before `cursor`, in one query.
 
-    Rows must have a non-null sort value. The queryset's own ordering is replaced.
+    Rows must have a non-null sort value. The queryset's own ordering is replaced. A values()
+    queryset pages too: its rows must carry "id" and the sort field.
     """
     field_name, direction, key = resolve_sort(ordering)
     field = _sort_field(queryset, field_name)
@@ -177,6 +178,8 @@ def paginate_keyset(
         rows.reverse()
 
     def at(row, *, back: bool) -> str:
+        if isinstance(row, dict):  # a values() row: the lean read paths
+            return encode_cursor(key=key, value=row[field_name], pk=row["id"], backwards=back)
         return encode_cursor(key=key, value=getattr(row, field_name), pk=row.pk, backwards=back)
 
     if not rows:

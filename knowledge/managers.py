@@ -34,3 +34,20 @@ class KnowledgeEntryQuerySet(models.QuerySet):
             "agent__slug",
             "agent__name",
         )
+
+    def rows(self):
+        """for_api() as values() rows (the agent's slug and name under `agent__`, null
+        without an agent), in one query: the lean list."""
+        return self.values(
+            "id",
+            "content_type",
+            "title",
+            "body",
+            "source_url",
+            "agent_id",
+            "agent__slug",
+            "agent__name",
+            "tags",
+            "created_at",
+            "updated_at",
+        )

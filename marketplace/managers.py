@@ -47,6 +47,39 @@ CARD_FIELDS = (
     "publisher__verified",
 )
 
+# A card's values() names: the lean read paths render these rows without model instances
+# (marketplace/api/lean.py). Foreign keys are never null, so the joins stay inner joins.
+CARD_VALUES = (
+    "id",
+    "slug",
+    "name",
+    "tagline",
+    "icon",
+    "rating_average",
+    "rating_count",
+    "install_count",
+    "is_featured",
+    "created_at",
+    "updated_at",
+    "category__slug",
+    "category__name",
+    "publisher__slug",
+    "publisher__name",
+    "publisher__verified",
+)
+DETAIL_VALUES = (
+    *CARD_VALUES,
+    "description",
+    "version",
+    "homepage_url",
+    "source_url",
+    "tags",
+    "published_at",
+    *(f"ratings_{r}" for r in range(1, 6)),  # models.RATINGS: models imports this module
+)
+REVIEW_VALUES = ("id", "agent_id", "rating", "title", "body", "created_at", "updated_at")
+AUTHOR_VALUES = ("user__username", "user__first_name", "user__last_name")
+
 # Public ordering names -> (sort field, direction). The cursor pages on (sort field, id).
 AGENT_ORDERINGS = {
     "-rating": ("rating_average", "desc"),
@@ -89,6 +122,22 @@ class AgentQuerySet(models.QuerySet):
     def for_cards(self):
         """Everything a list card shows, in one query; counters are stored, not counted."""
         return self.select_related("category", "publisher").only(*CARD_FIELDS)
+
+    def card_rows(self, *extra: str):
+        """for_cards() as values() rows (plus the `extra` annotations), in one query."""
+        return self.values(*CARD_VALUES, *extra)
+
+    def detail_rows(self, user):
+        """A detail page's agent columns as values() rows, with `viewer_installed` (an EXISTS
+        for a signed-in user); its reviews come from ReviewQuerySet.for_agent(...).rows()."""
+        from .models import Installation
+
+        if not user.is_authenticated:
+            return self.values(*DETAIL_VALUES)
+        installed = models.Exists(
+            Installation.objects.filter(user=user, agent=models.OuterRef("pk"))
+        )
+        return self.values(*DETAIL_VALUES, viewer_installed=installed)
 
     def for_detail(self):
         """A card plus the full text and links; each agent fetched gets `recent_reviews`,
@@ -167,6 +216,11 @@ class InstallationQuerySet(models.QuerySet):
             "id", "user_id", "installed_at", *(f"agent__{f}" for f in CARD_FIELDS)
         )
 
+    def card_rows(self):
+        """with_agent_card_fields() as values() rows: the installation's id and installed_at,
+        its agent's card under `agent__`, in one query."""
+        return self.values("id", "installed_at", *(f"agent__{f}" for f in CARD_VALUES))
+
 
 class ReviewQuerySet(models.QuerySet):
     def visible(self):
@@ -190,3 +244,11 @@ class ReviewQuerySet(models.QuerySet):
 
     def for_agent(self, agent):
         return self.filter(agent=agent).visible().with_author().order_by("-created_at", "-id")
+
+    def rows(self):
+        """with_author() as values() rows (the author's names under `user__`)."""
+        return self.values(*REVIEW_VALUES, *AUTHOR_VALUES)
+
+    def own_rows(self):
+        """The columns of a user's own review (no author: it is the viewer)."""
+        return self.values(*REVIEW_VALUES, "is_hidden")

@@ -2,6 +2,7 @@
 
 from rest_framework import serializers
 
+from aios.renderers import lean_datetimes
 from knowledge.models import KnowledgeEntry
 from marketplace.api import fields
 from marketplace.api.fields import StrictModelSerializer
@@ -60,3 +61,26 @@ class KnowledgeFilterParams(serializers.Serializer):
         required=False, min_value=1, max_value=2**63 - 1, validators=[validate_agent_id]
     )
     q = fields.CharField(required=False, max_length=200)
+
+
+def entry_rows(rows) -> list[dict]:
+    """KnowledgeEntrySerializer(rows, many=True).data from KnowledgeEntryQuerySet.rows(), with no
+    model instances or per-field calls (the lean list; tests/knowledge/test_api.py pins it)."""
+    dt = lean_datetimes()
+    return [
+        {
+            "id": row["id"],
+            "content_type": row["content_type"],
+            "title": row["title"],
+            "body": row["body"],
+            "source_url": row["source_url"],
+            "agent": row["agent_id"],
+            "agent_detail": None
+            if row["agent_id"] is None
+            else {"id": row["agent_id"], "slug": row["agent__slug"], "name": row["agent__name"]},
+            "tags": row["tags"],
+            "created_at": dt(row["created_at"]),
+            "updated_at": dt(row["updated_at"]),
+        }
+        for row in rows
+    ]

@@ -7,12 +7,13 @@ from rest_framework import viewsets
 from rest_framework.permissions import IsAuthenticated
 
 from aios.pagination import KeysetPagination
+from aios.renderers import lean_renderers
 from knowledge.models import KnowledgeEntry
 from marketplace import caching
 from marketplace.api.views import errors, validated
 from marketplace.caching import CachedResponseMixin, cached_response
 
-from .serializers import KnowledgeEntrySerializer, KnowledgeFilterParams
+from .serializers import KnowledgeEntrySerializer, KnowledgeFilterParams, entry_rows
 
 WRITE_ERRORS = errors(400, 401, 403, 404)
 
@@ -60,6 +61,7 @@ class KnowledgeEntryViewSet(CachedResponseMixin, viewsets.ModelViewSet):
     serializer_class = KnowledgeEntrySerializer
     pagination_class = KeysetPagination
     permission_classes = [IsAuthenticated]
+    renderer_classes = lean_renderers()
     http_method_names = ["get", "post", "put", "patch", "delete", "head", "options"]
     # Entries name their agent: an agent's rename (a listings change) retires them too.
     cache_policies = dict.fromkeys(
@@ -88,6 +90,10 @@ class KnowledgeEntryViewSet(CachedResponseMixin, viewsets.ModelViewSet):
         if p.get("q", "").strip():
             entries = entries.matching(p["q"].strip())
         return entries
+
+    def list(self, request, *args, **kwargs):
+        page = self.paginate_queryset(self.get_queryset().rows())
+        return self.get_paginated_response(entry_rows(page))
 
     def perform_create(self, serializer):
         serializer.save(user=self.request.user)

@@ -23,13 +23,15 @@ from rest_framework.views import APIView
 
 from aios import throttling
 from aios.pagination import KeysetPagination
+from aios.renderers import lean_renderers
 from marketplace import caching, services
 from marketplace.caching import CachedResponseMixin, cached_response
+from marketplace.managers import RECENT_REVIEWS
 from marketplace.models import Agent, Category, Installation, Review
 from marketplace.search import search_agents, search_facets, search_ordering
 from marketplace.stats import marketplace_stats
 
-from . import fields
+from . import fields, lean
 from .errors import Conflict
 from .serializers import (
     AgentCardSerializer,
@@ -45,7 +47,6 @@ from .serializers import (
     ReviewWriteSerializer,
     SearchPageSerializer,
     SearchParams,
-    SearchResultSerializer,
     StatsSerializer,
     TokenSerializer,
     ValidationErrorSerializer,
@@ -85,9 +86,10 @@ class AgentListView(CachedResponseMixin, generics.ListAPIView):
     cache_policies = {
         "get": cached_response("lists", ttl=caching.LISTS_TTL, scope=caching.listing_scope)
     }
-    serializer_class = AgentCardSerializer
+    serializer_class = AgentCardSerializer  # the schema; rows render through lean.cards
     pagination_class = KeysetPagination
     permission_classes = [AllowAny]
+    renderer_classes = lean_renderers()
     params_class = AgentListParams
 
     @cached_property
@@ -111,7 +113,11 @@ class AgentListView(CachedResponseMixin, generics.ListAPIView):
             agents = agents.with_tag(p["tag"])
         if p.get("min_rating") is not None:
             agents = agents.min_rating(p["min_rating"])
-        return agents.for_cards()
+        return agents.card_rows()
+
+    def list(self, request, *args, **kwargs):
+        page = self.paginate_queryset(self.get_queryset())
+        return self.get_paginated_response(lean.cards(page, request))
 
     @extend_schema(
         operation_id="agents_list",
@@ -133,7 +139,7 @@ class FeaturedAgentListView(AgentListView):
     params_class = OrderingParams
 
     def get_queryset(self):
-        return Agent.objects.featured().for_cards()
+        return Agent.objects.featured().card_rows()
 
     @extend_schema(
         operation_id="agents_featured",
@@ -189,11 +195,20 @@ class StatsView(CachedResponseMixin, APIView):
 class AgentDetailView(CachedResponseMixin, generics.RetrieveAPIView):
     # Per user: it carries the viewer's is_installed and my_review.
     cache_policies = {"get": cached_response("agent:{pk}", ttl=caching.DETAIL_TTL, per_user=True)}
-    serializer_class = AgentDetailSerializer
+    serializer_class = AgentDetailSerializer  # the schema; rows render through lean.detail
     permission_classes = [AllowAny]
+    renderer_classes = lean_renderers()
 
     def get_queryset(self):
-        return Agent.objects.listed().for_detail().for_viewer(self.request.user)
+        return Agent.objects.listed().detail_rows(self.request.user)
+
+    def retrieve(self, request, *args, **kwargs):
+        row = self.get_object()
+        reviews = Review.objects.for_agent(row["id"]).rows()[:RECENT_REVIEWS]
+        mine = None
+        if request.user.is_authenticated:
+            mine = list(Review.objects.filter(agent_id=row["id"], user=request.user).own_rows())
+        return Response(lean.detail(row, request, reviews=reviews, mine=mine))
 
     @extend_schema(
         operation_id="agent_detail",
@@ -212,11 +227,12 @@ class AgentSearchView(CachedResponseMixin, APIView):
     permission_classes = [AllowAny]
     throttle_classes = [AnonRateThrottle, throttling.SignedInRateThrottle, ScopedRateThrottle]
     throttle_scope = "search"
+    renderer_classes = lean_renderers()
 
     def search(self, request, data):
         p = validated(SearchParams, data)
         filters = {"q": p["q"], "min_rating": p.get("min_rating")}
-        agents = search_agents(**filters, category=p.get("category"))
+        agents = search_agents(**filters, category=p.get("category")).card_rows("score")
         paginator = KeysetPagination()
         page = paginator.paginate(
             agents,
@@ -226,7 +242,7 @@ class AgentSearchView(CachedResponseMixin, APIView):
             page_size=p["page_size"],
             link_params={k: v for k, v in p.items() if k != "cursor"},
         )
-        results = SearchResultSerializer(page, many=True, context={"request": request}).data
+        results = lean.search_results(page, request)  # as SearchResultSerializer writes them
         response = paginator.get_paginated_response(results)
         response.data["facets"] = search_facets(**filters)
         return response
@@ -257,6 +273,7 @@ class AgentSearchView(CachedResponseMixin, APIView):
 
 class InstallView(APIView):
     permission_classes = [IsAuthenticated]
+    renderer_classes = lean_renderers()
 
     @extend_schema(
         operation_id="agent_install",
@@ -276,8 +293,8 @@ class InstallView(APIView):
         except services.AgentUnavailable as exc:
             raise NotFound() from exc
         # Read back after the service: the card shows the counter it just moved.
-        installation.agent = Agent.objects.for_cards().get(pk=agent.pk)
-        body = InstallationSerializer(installation, context={"request": request}).data
+        row = Agent.objects.filter(pk=agent.pk).card_rows().get()
+        body = lean.installation(installation, row, request)  # InstallationSerializer's bytes
         return Response(body, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
 
     @extend_schema(
@@ -297,20 +314,25 @@ class InstallView(APIView):
 class MyInstallationListView(CachedResponseMixin, generics.ListAPIView):
     # Its cards show counters anybody's install moves: it follows the agents on the page.
     cache_policies = {"get": cached_response("user", ttl=caching.USER_TTL, per_user=True)}
-    serializer_class = InstallationSerializer
+    serializer_class = InstallationSerializer  # the schema; rows render through lean
     pagination_class = KeysetPagination
     permission_classes = [IsAuthenticated]
+    renderer_classes = lean_renderers()
 
     def get_keyset_ordering(self):
         return ("installed_at", "desc")
 
     def get_queryset(self):
-        return Installation.objects.for_user(self.request.user).with_agent_card_fields()
+        return Installation.objects.for_user(self.request.user).card_rows()
 
     def paginate_queryset(self, queryset):
         page = super().paginate_queryset(queryset)
-        caching.depends(self.request, *(caching.agent_ns(i.agent_id) for i in page or ()))
+        caching.depends(self.request, *(caching.agent_ns(i["agent__id"]) for i in page or ()))
         return page
+
+    def list(self, request, *args, **kwargs):
+        page = self.paginate_queryset(self.get_queryset())
+        return self.get_paginated_response(lean.installations(page, request))
 
     @extend_schema(
         operation_id="my_installations",
@@ -327,14 +349,19 @@ class MyInstallationListView(CachedResponseMixin, generics.ListAPIView):
 
 class AgentReviewListView(CachedResponseMixin, generics.ListAPIView):
     cache_policies = {"get": cached_response("agent:{pk}", ttl=caching.DETAIL_TTL)}
-    serializer_class = ReviewSerializer
+    serializer_class = ReviewSerializer  # the schema; rows render through lean.reviews
     pagination_class = KeysetPagination
+    renderer_classes = lean_renderers()
 
     def get_keyset_ordering(self):
         return ("created_at", "desc")
 
     def get_queryset(self):
-        return Review.objects.for_agent(self.kwargs["pk"])
+        return Review.objects.for_agent(self.kwargs["pk"]).rows()
+
+    def list(self, request, *args, **kwargs):
+        page = self.paginate_queryset(self.get_queryset())
+        return self.get_paginated_response(lean.reviews(page))
 
     def get_agent(self):
         return get_object_or_404(
