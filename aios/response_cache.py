@@ -454,8 +454,16 @@ def store():
     return found
 
 
+def clear_near_copies() -> None:
+    """Empty this process's near copies (tests, after flushing the cache)."""
+    for found in list(_stores.values()):
+        near = found.near
+        if near is not None:
+            near.clear()
+
+
 def forget_near_copies() -> None:
-    """Drop this process's near copies (tests, after flushing the cache)."""
+    """Close this process's near copies (they reconnect on next use)."""
     for found in list(_stores.values()):
         found.reset_near()
 

@@ -3,7 +3,11 @@ from django.conf import settings
 from django.core.cache import cache
 from django.db import connection
 
+from aios import response_cache
+from tests import hitpath
 from tests.factories import AgentFactory, UserFactory
+
+hitpath.install()  # before any test module imports Client
 
 ON_POSTGRES = settings.IS_POSTGRES
 ON_REDIS = bool(settings.REDIS_URL)
@@ -23,8 +27,10 @@ def pytest_collection_modifyitems(config, items):
 def _clear_cache():
     """Every test starts on an empty cache (the real one: Redis when REDIS_URL is set)."""
     cache.clear()
+    response_cache.clear_near_copies()
     yield
     cache.clear()
+    response_cache.clear_near_copies()
 
 
 @pytest.fixture

@@ -478,6 +478,8 @@ COUNTER_WRITES = {
     "page edit review": "writer",
     "page delete review": "writer",
     "admin action hide review": "staff",
+    "admin action delete reviews": "staff",
+    "admin action delete installations": "staff",
 }
 REVIEW_WRITES = {name for name in COUNTER_WRITES if "review" in name}
 
@@ -521,7 +523,7 @@ def test_every_cached_read_is_fresh_after_every_write(
         assert seen == fresh, (name, url)
         if seen != before[(name, url)]:
             changed.append((name, url))
-    assert changed, "the write showed in no read: the case proves nothing"
+    assert changed or lagging, "the write showed in no read: the case proves nothing"
     if lagging:  # ... for COUNTER_STALENESS seconds at most
         later = response_cache._now() + staleness + 1
         monkeypatch.setattr(response_cache, "_now", lambda: later)
@@ -547,8 +549,8 @@ def test_an_install_lags_for_others_and_never_for_the_writer(
         rows = client.get(listing).json()["results"]
         return {row["slug"]: row["install_count"] for row in rows}["alpha"]
 
-    assert installs(w.api) == 1  # the writer: at once
     assert installs(w.anon) == 0  # everybody else: the copy from before, for now
+    assert installs(w.api) == 1  # the writer: at once
     later = response_cache._now() + 31
     monkeypatch.setattr(response_cache, "_now", lambda: later)
     assert installs(w.anon) == 1
