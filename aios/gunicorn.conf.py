@@ -19,9 +19,14 @@ access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms rid=%({x-request-id}o)s "
 errorlog = "-"
 wsgi_app = "aios.wsgi:application"
 
+_var_dir = os.environ.get("AIOS_VAR_DIR") or os.path.join(os.path.dirname(__file__), "..", "var")
+_var_dir = os.path.abspath(_var_dir)
+# gunicornc's socket lives with the rest of this checkout's state, not in $HOME/.gunicorn, where
+# every checkout on the machine would share (and replace) one socket.
+control_socket = os.path.join(_var_dir, "gunicorn.ctl")
+
 # Prometheus multiprocess mode: each worker writes its metrics to files here and /metrics
 # merges them (aios.monitoring). Set before any worker imports prometheus_client.
-_var_dir = os.environ.get("AIOS_VAR_DIR") or os.path.join(os.path.dirname(__file__), "..", "var")
 os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", os.path.join(_var_dir, "prometheus"))
 
 

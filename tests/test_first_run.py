@@ -6,11 +6,13 @@ these pin the pieces one by one.
 
 import json
 import os
+import runpy
 import subprocess
 import sys
 from pathlib import Path
 
 from django.conf import settings
+from gunicorn.config import Config
 
 ROOT = Path(settings.BASE_DIR)
 STORAGE = "aios.storage.MinifiedStaticFilesStorage"
@@ -57,3 +59,29 @@ def test_settings_create_the_sqlite_directory_with_redis_as_the_cache(tmp_path):
     assert knobs["cache"].endswith("ResilientRedisCache")
     assert (var / "db.sqlite3").is_file()
     assert not (var / "cache").exists()
+
+
+# --- gunicorn -------------------------------------------------------------------------------
+def _gunicorn_config(monkeypatch, tmp_path, var_dir) -> Config:
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path / "prometheus"))
+    if var_dir is None:
+        monkeypatch.delenv("AIOS_VAR_DIR", raising=False)
+    else:
+        monkeypatch.setenv("AIOS_VAR_DIR", str(var_dir))
+    config = Config()
+    for name, value in runpy.run_path(str(ROOT / "aios" / "gunicorn.conf.py")).items():
+        if name in config.settings:
+            config.set(name, value)
+    return config
+
+
+def test_gunicorn_control_socket_lives_in_the_var_dir(monkeypatch, tmp_path):
+    config = _gunicorn_config(monkeypatch, tmp_path, tmp_path / "state")
+    assert config.control_socket == str(tmp_path / "state" / "gunicorn.ctl")
+    assert not config.control_socket_disable
+
+
+def test_gunicorn_control_socket_defaults_to_the_checkouts_var(monkeypatch, tmp_path):
+    config = _gunicorn_config(monkeypatch, tmp_path, None)
+    assert config.control_socket == str(ROOT / "var" / "gunicorn.ctl")
+    assert not config.control_socket.startswith(os.path.expanduser("~") + "/.gunicorn")
