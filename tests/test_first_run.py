@@ -4,15 +4,25 @@
 these pin the pieces one by one.
 """
 
+import gzip
+import io
 import json
 import os
 import runpy
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+import brotli
+import pytest
 from django.conf import settings
+from django.core.management import call_command
+from django.test import override_settings
 from gunicorn.config import Config
+
+from aios import storage
+from aios.storage import minify
 
 ROOT = Path(settings.BASE_DIR)
 STORAGE = "aios.storage.MinifiedStaticFilesStorage"
@@ -85,3 +95,110 @@ def test_gunicorn_control_socket_defaults_to_the_checkouts_var(monkeypatch, tmp_
     config = _gunicorn_config(monkeypatch, tmp_path, None)
     assert config.control_socket == str(ROOT / "var" / "gunicorn.ctl")
     assert not config.control_socket.startswith(os.path.expanduser("~") + "/.gunicorn")
+
+
+# --- collectstatic only when needed ---------------------------------------------------------
+@pytest.fixture
+def static_tree(tmp_path):
+    """A copy of static/ as the only source and an empty STATIC_ROOT, with the real storage."""
+    source = tmp_path / "source"
+    shutil.copytree(ROOT / "static", source)
+    root = tmp_path / "collected"
+    with override_settings(
+        STATIC_ROOT=root,
+        STATICFILES_DIRS=[source],
+        STATICFILES_FINDERS=["django.contrib.staticfiles.finders.FileSystemFinder"],
+        STORAGES={**settings.STORAGES, "staticfiles": {"BACKEND": STORAGE}},
+    ):
+        yield source, root
+
+
+@pytest.fixture
+def compressions(monkeypatch):
+    """The names each compressor call was given, in order."""
+    seen = []
+    original = storage.SizedBrotliCompressor.compress
+
+    def compress(self, path):
+        seen.append(Path(path).name)
+        return original(self, path)
+
+    monkeypatch.setattr(storage.SizedBrotliCompressor, "compress", compress)
+    return seen
+
+
+def _collect(*args) -> str:
+    out = io.StringIO()
+    call_command("collectstatic_if_stale", "--noinput", *args, stdout=out)
+    return out.getvalue()
+
+
+def _manifest(root: Path) -> dict:
+    return json.loads((root / "staticfiles.json").read_text())["paths"]
+
+
+def test_collectstatic_runs_once_and_is_skipped_while_nothing_changed(static_tree, compressions):
+    _, root = static_tree
+    assert "collecting" in _collect()
+    hashed = _manifest(root)["css/site.css"]
+    assert (root / f"{hashed}.br").is_file()
+    compressions.clear()
+
+    assert "up to date" in _collect()
+    assert compressions == []
+    # A file gone from STATIC_ROOT is not up to date, whatever the fingerprint says.
+    (root / hashed).unlink()
+    assert "collecting" in _collect()
+    assert (root / hashed).is_file()
+
+
+def test_collectstatic_runs_again_when_a_source_changes(static_tree, compressions):
+    source, root = static_tree
+    _collect()
+    before = _manifest(root)["css/site.css"]
+    compressions.clear()
+
+    css = source / "css" / "site.css"
+    css.write_text(css.read_text() + "\n.first-run { color: red; }\n")
+    later = css.stat().st_mtime + 5  # collectstatic compares modification times to the second
+    os.utime(css, (later, later))
+    assert "collecting" in _collect()
+
+    after = _manifest(root)["css/site.css"]
+    assert after != before
+    served = minify("css/site.css", css.read_text())
+    assert brotli.decompress((root / f"{after}.br").read_bytes()).decode() == served
+    assert gzip.decompress((root / f"{after}.gz").read_bytes()).decode() == served
+    assert brotli.decompress((root / "css/site.css.br").read_bytes()).decode() == served
+    # Only the changed content was compressed again, once for the name and its hashed copy.
+    assert len(compressions) == 1
+    assert compressions[0] in {"site.css", Path(after).name}
+
+
+def test_same_content_is_compressed_once_for_a_name_and_its_hashed_copy(static_tree, compressions):
+    _, root = static_tree
+    _collect()
+    hashed = _manifest(root)["img/favicon.svg"]
+    assert compressions.count("favicon.svg") + compressions.count(Path(hashed).name) == 1
+    for suffix in (".br", ".gz"):
+        assert (root / f"img/favicon.svg{suffix}").read_bytes() == (
+            root / f"{hashed}{suffix}"
+        ).read_bytes()
+
+
+def test_forced_collectstatic_reuses_the_variants_of_unchanged_content(static_tree, compressions):
+    _, root = static_tree
+    _collect()
+    compressions.clear()
+    assert "collecting" in _collect("--force")
+    assert compressions == []
+    assert (root / _manifest(root)["js/site.js"]).with_suffix(".js.br").is_file()
+
+
+def test_large_files_get_brotli_quality_9_small_ones_11():
+    small = b"body { color: red; }\n" * 1000
+    large = os.urandom(1024) * 400  # over BROTLI_BEST_MAX_BYTES
+    assert len(large) > storage.BROTLI_BEST_MAX_BYTES
+    compress = storage.SizedBrotliCompressor.compress_brotli
+    assert compress(small) == brotli.compress(small, quality=11)
+    assert compress(large) == brotli.compress(large, quality=9)
