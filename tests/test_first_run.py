@@ -21,7 +21,7 @@ from django.core.management import call_command
 from django.test import override_settings
 from gunicorn.config import Config
 
-from aios import storage
+from aios import api_table, storage
 from aios.storage import minify
 
 ROOT = Path(settings.BASE_DIR)
@@ -202,3 +202,30 @@ def test_large_files_get_brotli_quality_9_small_ones_11():
     compress = storage.SizedBrotliCompressor.compress_brotli
     assert compress(small) == brotli.compress(small, quality=11)
     assert compress(large) == brotli.compress(large, quality=9)
+
+
+# --- The README's API table -----------------------------------------------------------------
+def test_readme_lists_every_api_route_as_generated():
+    readme = (ROOT / "README.md").read_text()
+    assert api_table.readme_table(readme) == api_table.markdown(), (
+        "README.md's API table is out of date: run `python manage.py api_table --write`"
+    )
+
+
+def test_every_api_route_in_the_url_conf_has_a_row():
+    table = api_table.markdown()
+    routes = api_table.api_routes()
+    assert "/api/v1/agents/{pk}/install/" in routes
+    assert len(routes) >= 15
+    rows = {api_table.shape(path) for _, path, _, _ in api_table.rows()}
+    for route in routes:
+        assert api_table.shape(route) in rows, route
+    assert "| POST | `/api/v1/agents/{id}/install/` | token or session |" in table
+    assert "/api/v1/marketplace/agents/{id}/install/" not in table
+
+
+def test_a_route_nobody_describes_is_an_error(monkeypatch):
+    routes = [*api_table.api_routes(), "/api/v1/undocumented/"]
+    monkeypatch.setattr(api_table, "api_routes", lambda: routes)
+    with pytest.raises(LookupError, match="/api/v1/undocumented/"):
+        api_table.rows()
