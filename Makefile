@@ -14,15 +14,20 @@ SCALE ?= small
 help:
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | sort
 
+# Each step of `make run` says what it does first: a first run spends a minute or two installing
+# and collecting static files, a second one a few seconds.
 $(VENV)/bin/python:
+	@echo "==> Creating the virtualenv $(VENV) with $(PYTHON)"
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
 
 $(VENV)/.runtime: requirements.txt | $(VENV)/bin/python
-	$(PIP) install --quiet -r requirements.txt
+	@echo "==> Installing requirements.txt into $(VENV) (a minute or so the first time)"
+	$(PIP) install --progress-bar off -r requirements.txt
 	@touch $@
 
 $(VENV)/.dev: requirements.txt requirements-dev.txt | $(VENV)/bin/python
+	@echo "==> Installing requirements-dev.txt into $(VENV)"
 	$(PIP) install --quiet -r requirements-dev.txt
 	@touch $@ $(VENV)/.runtime
 
@@ -31,16 +36,21 @@ install: $(VENV)/.runtime ## Create the virtualenv and install the runtime requi
 install-dev: $(VENV)/.dev ## ... plus the development and test tools
 
 migrate: install
+	@echo "==> Migrating the database ($${DATABASE_URL:-SQLite in var/})"
 	$(PY) manage.py migrate --noinput
 
 seed: migrate ## Load the demo data set (SCALE=small|bench|N); a no-op when data exists
+	@echo "==> Demo data (SCALE=$(SCALE); skipped when the database has agents)"
 	$(PY) manage.py seed_demo --scale $(SCALE) --skip-if-present
 
-static: install
-	$(PY) manage.py collectstatic --noinput --verbosity 0
+static: install ## Collect, hash and compress static files (skipped when nothing changed)
+	@echo "==> Static files"
+	$(PY) manage.py collectstatic_if_stale --noinput
 
-run: seed static ## Set everything up and serve http://127.0.0.1:8000 with gunicorn
-	@echo "Serving on http://$(BIND)/  (Ctrl-C stops)"
+# migrate + seed + static in one process (manage.py prepare_site): two Django start-ups fewer.
+run: install ## Set everything up and serve http://127.0.0.1:8000 with gunicorn
+	@$(PY) manage.py prepare_site --scale $(SCALE)
+	@echo "==> Serving on http://$(BIND)/ with gunicorn (Ctrl-C stops)"
 	BIND=$(BIND) $(VENV)/bin/gunicorn -c aios/gunicorn.conf.py
 
 test: install-dev ## Run the whole suite (PostgreSQL + Redis when DATABASE_URL / REDIS_URL are set)

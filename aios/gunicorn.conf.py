@@ -18,15 +18,29 @@ accesslog = os.environ.get("GUNICORN_ACCESSLOG") or None
 access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms rid=%({x-request-id}o)s "%(a)s"'
 errorlog = "-"
 wsgi_app = "aios.wsgi:application"
+# The master imports the app once and forks ready workers: /healthz answers about 3 s after
+# start instead of 6-8 s with five workers importing Django side by side on 2 busy cores, and
+# the workers share the imported code's memory. Nothing connects at import (databases, Redis
+# and the monitoring reporter start in each worker on first use). A code change needs a
+# restart, not a HUP.
+preload_app = os.environ.get("GUNICORN_PRELOAD", "1") != "0"
+
+_var_dir = os.environ.get("AIOS_VAR_DIR") or os.path.join(os.path.dirname(__file__), "..", "var")
+_var_dir = os.path.abspath(_var_dir)
+# gunicornc's socket lives with the rest of this checkout's state, not in $HOME/.gunicorn, where
+# every checkout on the machine would share (and replace) one socket.
+control_socket = os.path.join(_var_dir, "gunicorn.ctl")
 
 # Prometheus multiprocess mode: each worker writes its metrics to files here and /metrics
 # merges them (aios.monitoring). Set before any worker imports prometheus_client.
-_var_dir = os.environ.get("AIOS_VAR_DIR") or os.path.join(os.path.dirname(__file__), "..", "var")
 os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", os.path.join(_var_dir, "prometheus"))
+# preload_app imports the app, and prometheus_client opens its files, before on_starting.
+os.makedirs(os.environ["PROMETHEUS_MULTIPROC_DIR"], exist_ok=True)
 
 
 def on_starting(server):
-    # A previous run's files would add its counts to this one's.
+    # A previous run's files would add its counts to this one's. The master's own (opened by
+    # preload_app's import) go too: it serves nothing, and each forked worker opens its own.
     directory = os.environ["PROMETHEUS_MULTIPROC_DIR"]
     os.makedirs(directory, exist_ok=True)
     for name in os.listdir(directory):

@@ -360,6 +360,19 @@ MONITORING_DIR = env("MONITORING_DIR", default="") or (
     tempfile.mkdtemp(prefix="aios-test-monitoring-") if TESTING else str(VAR_DIR / "monitoring")
 )
 MONITORING_KEY_PREFIX = env("MONITORING_KEY_PREFIX", default=f"{CACHE_KEY_PREFIX}:monitoring")
+
+# --- Local directories ----------------------------------------------------------------------
+# A fresh clone has no var/: SQLite cannot create its file in a missing directory, and the file
+# cache, media and collected static expect theirs. Only the directories this configuration uses.
+_db = DATABASES["default"]
+LOCAL_DIRS = [VAR_DIR, Path(MEDIA_ROOT), Path(STATIC_ROOT), Path(MONITORING_DIR)]
+if _db["ENGINE"].endswith("sqlite3") and _db["NAME"] and _db["NAME"] != ":memory:":
+    LOCAL_DIRS.append(Path(_db["NAME"]).parent)
+if CACHES["default"]["BACKEND"].endswith("FileBasedCache"):
+    LOCAL_DIRS.append(Path(CACHES["default"]["LOCATION"]))
+for _directory in LOCAL_DIRS:
+    _directory.mkdir(parents=True, exist_ok=True)
+
 # Scrapers and load-balancer probes speak plain HTTP inside the network: no HTTPS redirect.
 SECURE_REDIRECT_EXEMPT = [r"^metrics$", r"^healthz$", r"^readyz$"]
 # django-prometheus's histograms (queries, requests) resolve 5 ms .. 2 s, like the app's own.

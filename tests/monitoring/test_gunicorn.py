@@ -47,6 +47,7 @@ def gunicorn(tmp_path):
         "API_WORKERS": "2",
         "API_THREADS": "1",
         "AIOS_VAR_DIR": str(tmp_path),
+        "HOME": str(tmp_path / "home"),
         "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "prometheus"),
         "MONITORING_DIR": str(tmp_path / "window"),
         "MONITORING_KEY_PREFIX": f"aios-test:{uuid.uuid4().hex}",
@@ -128,3 +129,7 @@ def test_metrics_and_snapshot_add_up_both_workers(gunicorn):
     time.sleep(0.5)
     assert 'GET /healthz HTTP/1.1" 200' in access_log.read_text()
     assert "rid=trace-0123456789" in access_log.read_text()
+
+    # gunicornc's control socket is this run's, under AIOS_VAR_DIR, not in the home directory.
+    assert (access_log.parent / "gunicorn.ctl").is_socket()
+    assert not (access_log.parent / "home" / ".gunicorn").exists()
