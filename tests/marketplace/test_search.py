@@ -129,7 +129,7 @@ def test_facets_count_matches_per_category_regardless_of_category_filter(catalog
 
 def test_facets_respect_min_rating(catalogue):
     assert search_facets(q="translator", min_rating=4.5) == [
-        {"slug": "writing", "name": "Writing", "count": 1}
+        {"slug": "writing", "name": "Writing", "count": 1, "capped": False}
     ]
 
 
