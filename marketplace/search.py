@@ -18,7 +18,13 @@ PostgreSQL (schema from migration 0003_search):
 - score: an exact, case-insensitive name match first (+10, above any other blend), then
   `ts_rank + 0.5 * word_similarity`, scaled by quality: a Bayesian rating (prior 3.5 stars
   worth 5 reviews) and log installs, so quality reorders close matches but cannot lift an
-  agent that barely matches above one that matches well.
+  agent that barely matches above one that matches well. Quality is the stored
+  `search_quality` column (migration 0007), `_quality()` as a generated column.
+
+Bounded work (docs/search.md): however many agents match, only the SEARCH_CANDIDATES
+best-quality matches (plus exact-name matches) are scored, sorted and paged, and facets count
+at most FACET_CAP + 1 matches (`capped` says a count is a lower bound). Results past the
+candidates are not reachable; that is the approximation users can see.
 
 SQLite (the embedded default) has neither, so a simpler matcher: every word of q (up to 8)
 must occur in the name, tagline or description (case-insensitive for ASCII, no stemming and no
@@ -27,7 +33,9 @@ exact name match gets the same +10 and the same quality factor applies.
 
 Facets (`search_facets`) count matches per category with every filter but the category
 itself, so a page filtered to one category still shows how many matches the others hold
-(the usual faceted-navigation choice; the selected category's count equals the result total).
+(the usual faceted-navigation choice). Each facet carries `capped`: true when more than
+FACET_CAP agents match, so the counts cover the first FACET_CAP + 1 matches found and read as
+"at least".
 """
 
 import difflib
@@ -36,13 +44,14 @@ import math
 import re
 
 from django.db import connection
-from django.db.models import BooleanField, Case, Count, F, FloatField, Q, Value, When
+from django.db.models import BooleanField, Case, F, FloatField, Q, Value, When
 from django.db.models.expressions import RawSQL
-from django.db.models.functions import Cast, Least, Ln
+from django.db.models.functions import Cast, Least, Ln, Lower
+from django.db.models.lookups import Exact
 
 from . import caching
 from .managers import AGENT_ORDERINGS
-from .models import Agent
+from .models import Agent, Category
 
 MAX_QUERY_LENGTH = 200
 MAX_WORDS = 8
@@ -51,6 +60,11 @@ SEARCH_ORDERINGS = (RELEVANCE, *AGENT_ORDERINGS)
 EXACT_NAME_BONUS = 10.0
 RATING_PRIOR, RATING_PRIOR_WEIGHT = 3.5, 5.0
 INSTALLS_SCALE = math.log(100_001)  # log installs reaches 1 at 100k installs
+# Matches scored and paged per search, best quality first (exact names come on top of these);
+# FACET_CAP: matches counted for the facets before they read "1,000+". docs/search.md has
+# the measurements behind both.
+SEARCH_CANDIDATES = 500
+FACET_CAP = 1_000
 
 _WORD = re.compile(r"\w+")
 
@@ -78,8 +92,8 @@ def search_ordering(ordering: str | None):
 
 
 def _quality():
-    """1.0 for a top-rated, much-installed agent; 0.6 for an unknown one (PostgreSQL runs it as
-    `_POSTGRES_QUALITY`)."""
+    """1.0 for a top-rated, much-installed agent; 0.6 for an unknown one (PostgreSQL stores it as
+    the generated column `search_quality`, migration 0007)."""
     bayes = (
         Cast(F("rating_average"), FloatField()) * F("rating_count")
         + Value(RATING_PRIOR * RATING_PRIOR_WEIGHT)
@@ -91,9 +105,14 @@ def _quality():
     return Value(0.6) + Value(0.25) * bayes / Value(5.0) + Value(0.15) * installs
 
 
+def _same_name(q: str):
+    """name equals q ignoring case: `lower(name) = lower(q)` (agent_active_lname_idx)."""
+    return Exact(Lower("name"), Lower(Value(q)))
+
+
 def _exact_name(q: str):
     return Case(
-        When(Q(name__iexact=q), then=Value(EXACT_NAME_BONUS)),
+        When(_same_name(q), then=Value(EXACT_NAME_BONUS)),
         default=Value(0.0),
         output_field=FloatField(),
     )
@@ -125,13 +144,7 @@ class _AgentSQL(RawSQL):
         return f"({self.sql.replace('{agent}', agent)})", self.params
 
 
-# `_quality()` in SQL: the same operations in the same order, so the same floats.
-_POSTGRES_QUALITY = (
-    "0.6 + 0.25 * (({agent}.rating_average * {agent}.rating_count"
-    f" + {RATING_PRIOR * RATING_PRIOR_WEIGHT!r}) / ({{agent}}.rating_count::float8"
-    f" + {RATING_PRIOR_WEIGHT!r})) / 5.0"
-    f" + 0.15 * LEAST(LN({{agent}}.install_count::float8 + 1.0) / {INSTALLS_SCALE!r}, 1.0)"
-)
+_POSTGRES_QUALITY = "{agent}.search_quality"  # `_quality()`, stored (migration 0007)
 
 
 def _postgres_match_and_score(q: str):
@@ -148,7 +161,7 @@ def _postgres_match_and_score(q: str):
     # pg_trgm lower-cases both words itself, so word_similarity() gets no lower(), which cost
     # about 1 us of the ~10 us each matching row costs the page query.
     score = _AgentSQL(
-        f"CASE WHEN UPPER({{agent}}.name::text) = UPPER(%s) THEN {EXACT_NAME_BONUS!r} ELSE 0.0 END"
+        f"CASE WHEN lower({{agent}}.name) = lower(%s) THEN {EXACT_NAME_BONUS!r} ELSE 0.0 END"
         f" + (ts_rank({{agent}}.search_vector, {tsq})::float8"
         f" + 0.5 * word_similarity(%s, {{agent}}.name)::float8) * ({_POSTGRES_QUALITY})",
         [q, *tsq_params, q],
@@ -177,45 +190,77 @@ def _sqlite_match_and_relevance(q: str):
 
 
 def _matching(*, q: str, min_rating=None):
-    """(listed agents matching q and min_rating, their score expression); no category yet."""
+    """(listed agents matching q and min_rating, their score, their quality); no category yet."""
     agents = Agent.objects.listed()
     if min_rating is not None:
         agents = agents.min_rating(min_rating)
     if connection.vendor == "postgresql":
+        quality = _AgentSQL(_POSTGRES_QUALITY, [], output_field=FloatField())
         if not q:
-            return agents, _AgentSQL(_POSTGRES_QUALITY, [], output_field=FloatField())
+            return agents, quality, quality
         match, score = _postgres_match_and_score(q)
-        return agents.filter(match), score
+        # `+ 0.0` hides agent_active_quality_idx from the candidate ORDER BY: walking it, the
+        # planner ran the match (trigram similarity) on ~20 rows per candidate (39 ms for
+        # `design` at 100k agents); the match's bitmap and a top-N sort took ~5 ms.
+        unindexed = _AgentSQL(f"{_POSTGRES_QUALITY} + 0.0", [], output_field=FloatField())
+        return agents.filter(match), score, unindexed
     if not q:
-        return agents, _quality()
+        return agents, _quality(), _quality()
     match, relevance = _sqlite_match_and_relevance(q)
-    return agents.filter(match), _exact_name(q) + relevance * _quality()
+    return agents.filter(match), _exact_name(q) + relevance * _quality(), _quality()
+
+
+def _candidates(agents, *, quality, q: str):
+    """The SEARCH_CANDIDATES best-quality agents of `agents`, plus those named q, as a condition.
+
+    Each part is a LIMIT over an index order or lookup, so the scoring, sorting and paging
+    above it never see more than 2 * SEARCH_CANDIDATES rows, however many agents match.
+    """
+    parts = [agents.order_by(quality.desc(), F("pk").desc()).values("id")[:SEARCH_CANDIDATES]]
+    if q:
+        parts.append(agents.filter(_same_name(q)).order_by().values("id")[:SEARCH_CANDIDATES])
+    sqls, params = [], []
+    for part in parts:
+        sql, part_params = part.query.sql_with_params()
+        sqls.append(f"SELECT candidates.id FROM ({sql}) AS candidates")  # noqa: S608  compiled SQL
+        params.extend(part_params)
+    union = " UNION ALL ".join(sqls)
+    if connection.vendor == "postgresql":
+        # `= ANY(ARRAY(...))` runs the candidates once and fetches them by primary key; with
+        # `IN (...)` the planner may hash-join them against a scan of every agent.
+        return _AgentSQL(f"{{agent}}.id = ANY(ARRAY({union}))", params, BooleanField())
+    return _AgentSQL(f"{{agent}}.id IN ({union})", params, BooleanField())
 
 
 def search_agents(*, q: str, category: str | None = None, min_rating=None):
     """Listed agents matching q (all when q is blank) as cards with `score`; unordered.
 
-    Order and page them with `paginate_keyset(..., ordering=search_ordering(name))`.
+    Only the SEARCH_CANDIDATES best-quality matches and the exact-name matches are there, so
+    every ordering and page works on that bounded set (docs/search.md). Order and page them
+    with `paginate_keyset(..., ordering=search_ordering(name))`.
     """
-    agents, score = _matching(q=clean_query(q), min_rating=min_rating)
+    q = clean_query(q)
+    agents, score, quality = _matching(q=q, min_rating=min_rating)
     if category:
         agents = agents.in_category(category)
-    return agents.for_cards().annotate(score=Cast(score, FloatField()))
+    candidates = _candidates(agents, quality=quality, q=q)
+    return Agent.objects.filter(candidates).for_cards().annotate(score=Cast(score, FloatField()))
 
 
 def search_facets(*, q: str, min_rating=None) -> list[dict]:
-    """[{slug, name, count}] of categories holding matches, most matches first (one query).
+    """[{slug, name, count, capped}] of categories holding matches, most first (one query).
 
-    Without a rating filter, which agents match depends only on the catalog (their text,
-    category and whether they are listed), not on installs or reviews: those facets are kept
-    under the catalog namespace, so a search that a counter write retired recomputes its page
-    but not its second scan of every match."""
+    Counts cover the first FACET_CAP + 1 matches found; `capped` (the same on every facet) says
+    more matched, so each count is a lower bound. Without a rating filter, which agents match
+    depends only on the catalog (their text, category and whether they are listed), not on
+    installs or reviews: those facets are kept under the catalog namespace, so a search that a
+    counter write retired recomputes its page but not its facets."""
     q = clean_query(q)
     if min_rating is None:
         digest = hashlib.sha256(q.encode("utf-8", "surrogatepass")).hexdigest()[:32]
         return caching.cached_value(
             caching.CATALOG_NS,
-            "search-facets",
+            "search-facets-capped",
             digest,
             ttl=caching.LISTS_TTL,
             compute=lambda: _facets(q=q, min_rating=None),
@@ -224,17 +269,22 @@ def search_facets(*, q: str, min_rating=None) -> list[dict]:
 
 
 def _facets(*, q: str, min_rating) -> list[dict]:
-    agents, _ = _matching(q=q, min_rating=min_rating)
-    rows = (
-        agents.order_by()
-        .values("category__slug", "category__name")
-        .annotate(count=Count("id"))
-        .order_by("-count", "category__name")
+    agents, _, _ = _matching(q=q, min_rating=min_rating)
+    # No ORDER BY: the scan stops after FACET_CAP + 1 matches instead of sorting them all.
+    counted, params = (
+        agents.order_by().values("category_id")[: FACET_CAP + 1].query.sql_with_params()
     )
-    return [
-        {"slug": r["category__slug"], "name": r["category__name"], "count": r["count"]}
-        for r in rows
-    ]
+    category = connection.ops.quote_name(Category._meta.db_table)
+    sql = (
+        f"SELECT c.slug, c.name, m.n FROM (SELECT category_id, COUNT(*) AS n FROM ({counted})"  # noqa: S608
+        f" AS counted GROUP BY category_id) AS m JOIN {category} AS c ON c.id = m.category_id"
+        " ORDER BY m.n DESC, c.name"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+    capped = sum(n for _, _, n in rows) > FACET_CAP
+    return [{"slug": slug, "name": name, "count": n, "capped": capped} for slug, name, n in rows]
 
 
 def _vocabulary() -> list[str]:

@@ -21,7 +21,15 @@ from .caching import agent_ns, cached_response, depends
 from .forms import BrowseForm, ReviewForm, SearchForm, SignupForm
 from .icons import ICON_DIR
 from .models import RATINGS, Agent, Installation, Review
-from .search import RELEVANCE, search_agents, search_facets, search_ordering, suggest_query
+from .search import (
+    FACET_CAP,
+    RELEVANCE,
+    SEARCH_CANDIDATES,
+    search_agents,
+    search_facets,
+    search_ordering,
+    suggest_query,
+)
 from .stats import marketplace_stats
 
 SHELF_SIZE = 8
@@ -121,10 +129,14 @@ def search(request):
         return render(request, "marketplace/search.html", context)
     agents = search_agents(q=q, category=category or None, min_rating=min_rating)
     page, status = _page(request, agents, ordering=search_ordering(data["sort"] or RELEVANCE))
+    facets = search_facets(q=q, min_rating=min_rating)
     context.update(
         searched=True,
         page=page,
-        facets=search_facets(q=q, min_rating=min_rating),
+        facets=facets,
+        facets_capped=any(f["capped"] for f in facets),
+        facet_cap=FACET_CAP,
+        candidates=SEARCH_CANDIDATES,
         suggestion=suggest_query(q) if q and not page.items else None,
     )
     return render(request, "marketplace/search.html", context, status=status)

@@ -193,7 +193,7 @@ def test_a_search_retired_by_an_install_keeps_its_facets_and_an_edit_recounts_th
         response = shop.anon.get(url)
     body = response.json()
     assert installs_shown(response, "alpha") == 2  # the reader's install and carol's
-    assert body["facets"] == [{"slug": "writing", "name": "Writing", "count": 1}]
+    assert body["facets"] == [{"slug": "writing", "name": "Writing", "count": 1, "capped": False}]
 
     # An edit that changes what matches retires the facets with the catalog.
     with django_capture_on_commit_callbacks(execute=True):

@@ -296,6 +296,10 @@ class FacetSerializer(serializers.Serializer):
     slug = serializers.SlugField(read_only=True)
     name = serializers.CharField(read_only=True)
     count = serializers.IntegerField(read_only=True)
+    capped = serializers.BooleanField(
+        read_only=True,
+        help_text="More agents match than facets count (1,000): `count` is a lower bound.",
+    )
 
 
 class SearchPageSerializer(serializers.Serializer):

@@ -5,6 +5,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from aios.pagination import paginate_keyset
+from marketplace import search
 from marketplace.models import Agent, Installation
 from marketplace.search import (
     SEARCH_ORDERINGS,
@@ -129,7 +130,7 @@ def test_facets_count_matches_per_category_regardless_of_category_filter(catalog
 
 def test_facets_respect_min_rating(catalogue):
     assert search_facets(q="translator", min_rating=4.5) == [
-        {"slug": "writing", "name": "Writing", "count": 1}
+        {"slug": "writing", "name": "Writing", "count": 1, "capped": False}
     ]
 
 
@@ -273,3 +274,118 @@ def test_suggestions_correct_misspelt_words_from_what_agents_say(catalogue, type
 
 def test_suggestions_ignore_inactive_agents(catalogue):
     assert suggest_query("retird") is None  # "Retired" is only in a hidden agent's tagline
+
+
+# --- Bounded work: candidates and capped facets -----------------------------------------------
+
+
+@pytest.fixture
+def crowd(db):
+    """25 listed agents matching "planner", of rising quality, and one exact, unknown "Planner"."""
+    category = CategoryFactory(name="Planning")
+    agents = [
+        AgentFactory(
+            name=f"Trip planner {i}",
+            tagline="Plans trips",
+            category=category,
+            rating_average=4.0,
+            rating_count=i,
+            install_count=10 * i,
+        )
+        for i in range(25)
+    ]
+    exact = AgentFactory(name="Planner", tagline="Plans", category=CategoryFactory(name="Misc"))
+    return {"agents": agents, "exact": exact}
+
+
+def test_only_the_best_quality_candidates_and_exact_names_are_ranked(crowd, monkeypatch):
+    monkeypatch.setattr(search, "SEARCH_CANDIDATES", 5)
+    ids = _ids(search_agents(q="planner"))
+    best = [a.pk for a in sorted(crowd["agents"], key=lambda a: -a.install_count)[:5]]
+    assert ids[0] == crowd["exact"].pk  # an unknown agent, but named exactly as searched
+    assert set(ids) == {crowd["exact"].pk, *best}
+
+
+def test_every_ordering_pages_the_whole_bounded_set_once(crowd, monkeypatch):
+    monkeypatch.setattr(search, "SEARCH_CANDIDATES", 7)
+    agents = search_agents(q="planner")
+    for ordering in SEARCH_ORDERINGS:
+        seen, cursor = [], None
+        while True:
+            page = paginate_keyset(
+                agents, ordering=search_ordering(ordering), cursor=cursor, page_size=3
+            )
+            seen += [a.pk for a in page.items]
+            if (cursor := page.next_cursor) is None:
+                break
+        assert len(seen) == len(set(seen)) == 8, ordering  # 7 candidates + the exact name
+
+
+def test_facets_count_up_to_the_cap_and_say_so(crowd, monkeypatch):
+    assert {f["slug"]: (f["count"], f["capped"]) for f in search_facets(q="planner")} == {
+        "planning": (25, False),
+        "misc": (1, False),
+    }
+    monkeypatch.setattr(search, "FACET_CAP", 10)
+    facets = search._facets(q="planner", min_rating=None)
+    assert sum(f["count"] for f in facets) == 11  # FACET_CAP + 1: enough to know more match
+    assert all(f["capped"] for f in facets)
+
+
+def test_a_small_catalogue_shows_exact_uncapped_facets(catalogue):
+    assert not any(f["capped"] for f in search_facets(q="translator"))
+
+
+@pytest.mark.postgres
+def test_stored_quality_is_the_quality_formula(db):
+    for rating, count, installs in [(0.0, 0, 0), (4.8, 1_200, 45_000), (2.5, 3, 250_000)]:
+        AgentFactory(rating_average=rating, rating_count=count, install_count=installs)
+    with connection.cursor() as cur:
+        cur.execute("SELECT id, search_quality FROM marketplace_agents")
+        stored = dict(cur.fetchall())
+    computed = dict(Agent.objects.annotate(quality=search._quality()).values_list("pk", "quality"))
+    assert stored == computed  # the same operations in the same order: the same floats
+
+
+@pytest.mark.postgres
+def test_the_candidate_scan_is_bounded_by_a_limit(db, monkeypatch):
+    monkeypatch.setattr(search, "SEARCH_CANDIDATES", 40)
+    category = CategoryFactory()
+    publisher = AgentFactory().publisher
+    Agent.objects.bulk_create(
+        Agent(
+            name=f"Bulk planner {i}",
+            slug=f"bulk-planner-{i}",
+            tagline="Plans things",
+            category=category,
+            publisher=publisher,
+            install_count=i,
+        )
+        for i in range(2_000)
+    )
+    with connection.cursor() as cur:
+        cur.execute("ANALYZE marketplace_agents")
+    agents = search_agents(q="planner")
+    with CaptureQueriesContext(connection) as queries:
+        page = paginate_keyset(agents, ordering=("score", "desc"), cursor=None, page_size=20)
+    assert len(page.items) == 20
+    with connection.cursor() as cur:
+        cur.execute("EXPLAIN (ANALYZE, FORMAT JSON) " + queries[0]["sql"])
+        plan = cur.fetchone()[0][0]["Plan"]
+
+    def nodes(node):
+        yield node
+        for child in node.get("Plans", []):
+            yield from nodes(child)
+
+    scans = [n for n in nodes(plan) if n.get("Relation Name") == "marketplace_agents"]
+    # The scoring reads only candidates: fetched by id, at most the cap plus exact names.
+    scored = [n for n in scans if n.get("Index Name") == "marketplace_agents_pkey"]
+    assert scored and all(n["Actual Rows"] <= 40 for n in scored), plan
+    limits = [n for n in nodes(plan) if n["Node Type"] == "Limit" and n.get("Plan Rows") == 40]
+    assert limits and all(n["Actual Rows"] <= 40 for n in limits), plan
+
+
+def test_search_facets_is_one_query(crowd, django_assert_num_queries):
+    with django_assert_num_queries(1):
+        search._facets(q="planner", min_rating=None)

@@ -6,7 +6,7 @@ from django.contrib.auth import get_user_model
 from django.urls import reverse
 from django.utils import timezone
 
-from marketplace import icons, services
+from marketplace import icons, search, services, views
 from marketplace.models import Agent, Installation, Review
 from tests.factories import AgentFactory, CategoryFactory, UserFactory
 
@@ -436,6 +436,19 @@ def test_search_query_count_does_not_grow_with_rows(
         AgentFactory.create_batch(30, tagline="helps with invoices")
     with django_assert_num_queries(2):
         client.get(reverse("search"), {"q": "invoices"})
+
+
+def test_search_past_the_facet_cap_shows_at_least_counts_and_the_bound(client, monkeypatch):
+    for module in (search, views):  # the view shows the caps search applies
+        monkeypatch.setattr(module, "FACET_CAP", 3)
+        monkeypatch.setattr(module, "SEARCH_CANDIDATES", 4)
+    AgentFactory.create_batch(6, tagline="helps with invoices", category=CategoryFactory())
+    response = client.get(reverse("search"), {"q": "invoices"})
+    html = response.content.decode()
+    assert 'All categories <span class="chip-count">3+</span>' in html
+    assert re.search(r'<span class="chip-count">4\+</span>', html)  # FACET_CAP + 1 counted
+    assert len(_names(response)) == 4  # the bounded set, one page
+    assert "More than 3 agents match: the results are the 4 best rated" in html
 
 
 # --- My agents, stats -------------------------------------------------------------------------
