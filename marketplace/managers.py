@@ -154,6 +154,15 @@ class AgentQuerySet(models.QuerySet):
 
         return Shape(("agent-cards", featured, *sorted(given)), build, self.model, **given)
 
+    def card_row_shape(self, pk: int) -> Shape:
+        """The agent `pk`, listed or not, as card_rows()."""
+        agents, pk_field = type(self), self.model._meta.pk
+
+        def build():
+            return agents(self.model).filter(pk=Slot("pk", pk_field)).card_rows()
+
+        return Shape(("agent-card",), build, self.model, pk=pk)
+
     def detail_shape(self, pk: int, user) -> Shape:
         """The listed agent `pk` as detail_rows(user): no row when it is not listed."""
         signed_in = user.is_authenticated

@@ -298,7 +298,7 @@ class InstallView(APIView):
         except services.AgentUnavailable as exc:
             raise NotFound() from exc
         # Read back after the service: the card shows the counter it just moved.
-        row = Agent.objects.filter(pk=agent.pk).card_rows().get()
+        row = Agent.objects.card_row_shape(agent.pk).rows()[0]
         body = lean.installation(installation, row, request)  # InstallationSerializer's bytes
         return Response(body, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
 
@@ -402,7 +402,8 @@ class AgentReviewListView(CachedResponseMixin, generics.ListAPIView):
             raise Conflict("You already reviewed this agent: edit reviews/mine/ instead.") from exc
         except services.InvalidRating as exc:
             raise ValidationError({"rating": [str(exc)]}) from exc
-        return Response(ReviewSerializer(review).data, status=status.HTTP_201_CREATED)
+        body = lean.created_review(review, request.user)  # ReviewSerializer's bytes
+        return Response(body, status=status.HTTP_201_CREATED)
 
 
 class MyReviewView(CachedResponseMixin, APIView):
