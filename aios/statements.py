@@ -140,3 +140,23 @@ class Shape:
                 _statements.clear()
             statement = _statements[cache_key] = Statement(self.build(), connection)
         return statement.rows(self.values, connection)
+
+
+_sql: dict[tuple, tuple[str, list]] = {}
+
+
+def compiled_sql(key: tuple, compile_sql, connection) -> tuple[str, list]:
+    """`compile_sql()`'s (sql, params with Slots), run once per key and connection vendor: for
+    statements that are no values() query (an UPDATE ... RETURNING). Bind with `bind()`."""
+    cache_key = (connection.vendor, key)
+    found = _sql.get(cache_key)
+    if found is None:
+        if len(_sql) >= MAX_STATEMENTS:
+            _sql.clear()
+        found = _sql[cache_key] = compile_sql()
+    return found
+
+
+def bind(params: list, values: dict, connection) -> list:
+    """`params` with each Slot's value from `values`, adapted as its field adapts it."""
+    return [p.bind(values, connection) if isinstance(p, _Param) else p for p in params]
