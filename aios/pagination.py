@@ -33,6 +33,7 @@ from rest_framework.pagination import BasePagination
 from rest_framework.response import Response
 from rest_framework.utils.urls import replace_query_param
 
+from aios.statements import Shape, Slot
 from marketplace.managers import AGENT_ORDERINGS
 
 DEFAULT_PAGE_SIZE = 20
@@ -105,7 +106,8 @@ def resolve_sort(ordering: SortSpec) -> tuple[str, str, str]:
 
 def _sort_field(queryset, name: str):
     """The model field or annotation output field behind a sort name (for value conversion)."""
-    annotation = queryset.query.annotations.get(name)
+    query = getattr(queryset, "query", None)  # a Shape sorts by a model field
+    annotation = query.annotations.get(name) if query is not None else None
     if annotation is not None:
         return annotation.output_field
     try:
@@ -153,7 +155,8 @@ def paginate_keyset(
     """One page of `queryset` in `ordering` after/before `cursor`, in one query.
 
     Rows must have a non-null sort value. The queryset's own ordering is replaced. A values()
-    queryset pages too: its rows must carry "id" and the sort field.
+    queryset, or an aios.statements.Shape of one, pages too: its rows must carry "id" and the
+    sort field.
     """
     field_name, direction, key = resolve_sort(ordering)
     field = _sort_field(queryset, field_name)
@@ -162,16 +165,31 @@ def paginate_keyset(
         value, pk, backwards = decode_cursor(cursor, key=key, field=field)
     # Walking backwards reads the reversed order from the position, then flips the rows.
     descending = (direction == "desc") != backwards
-    if descending:
-        queryset = queryset.order_by(F(field_name).desc(), F("pk").desc())
-    else:
-        queryset = queryset.order_by(F(field_name).asc(), F("pk").asc())
-    if cursor:
-        position = [Value(value, output_field=field), Value(pk)]
-        op = "<" if descending else ">"
-        queryset = queryset.filter(RowCompare([F(field_name), F("pk")], op, position))
 
-    rows = list(queryset[: page_size + 1])
+    def page(queryset, position):
+        if descending:
+            queryset = queryset.order_by(F(field_name).desc(), F("pk").desc())
+        else:
+            queryset = queryset.order_by(F(field_name).asc(), F("pk").asc())
+        if position:
+            op = "<" if descending else ">"
+            queryset = queryset.filter(RowCompare([F(field_name), F("pk")], op, position))
+        return queryset[: page_size + 1]
+
+    if isinstance(queryset, Shape):  # a statement compiled once per page shape
+        step = ("page", field_name, descending, bool(cursor), page_size)
+        if cursor:
+            pk_field = queryset.model._meta.pk
+            position = [Slot("cursor_value", field), Slot("cursor_id", pk_field)]
+            shape = queryset.then(
+                step, lambda qs: page(qs, position), cursor_value=value, cursor_id=pk
+            )
+        else:
+            shape = queryset.then(step, lambda qs: page(qs, None))
+        rows = shape.rows()
+    else:
+        position = [Value(value, output_field=field), Value(pk)] if cursor else None
+        rows = list(page(queryset, position))
     more = len(rows) > page_size
     rows = rows[:page_size]
     if backwards:

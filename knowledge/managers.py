@@ -1,5 +1,7 @@
 from django.db import models
 
+from aios.statements import Shape, Slot
+
 
 class KnowledgeEntryQuerySet(models.QuerySet):
     def owned_by(self, user):
@@ -51,3 +53,23 @@ class KnowledgeEntryQuerySet(models.QuerySet):
             "created_at",
             "updated_at",
         )
+
+    def rows_shape(self, user, *, content_type=None, agent=None) -> Shape:
+        """owned_by(user).for_api().rows(), narrowed to a content type and/or an agent when
+        given, as one statement per combination."""
+        given = {
+            name: value
+            for name, value in (("content_type", content_type), ("agent", agent))
+            if value is not None
+        }
+        entries, pk_field = type(self), self.model._meta.get_field("agent").target_field
+
+        def build():
+            shape = entries(self.model).filter(user=Slot("user")).for_api()
+            if "content_type" in given:
+                shape = shape.of_type(Slot("content_type"))
+            if "agent" in given:
+                shape = shape.filter(agent_id=Slot("agent", pk_field))
+            return shape.rows()
+
+        return Shape(("knowledge-rows", *sorted(given)), build, self.model, user=user.pk, **given)

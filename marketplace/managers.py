@@ -5,6 +5,8 @@ import json
 from django.db import models
 from django.db.models import Count, Lookup, Prefetch
 
+from aios.statements import Shape, Slot, lookup_param
+
 
 @models.JSONField.register_lookup
 class HasElement(Lookup):
@@ -17,10 +19,11 @@ class HasElement(Lookup):
         lhs, lhs_params = self.process_lhs(compiler, connection)
         if connection.vendor == "postgresql":
             # jsonb @> '["x"]', which the GIN index on tags serves.
-            return f"{lhs} @> %s::jsonb", [*lhs_params, json.dumps([self.rhs])]
+            tags = lookup_param(self.rhs, lambda tag: json.dumps([tag]))
+            return f"{lhs} @> %s::jsonb", [*lhs_params, tags]
         return (
             f"EXISTS (SELECT 1 FROM json_each({lhs}) WHERE json_each.value = %s)",  # noqa: S608
-            [*lhs_params, self.rhs],
+            [*lhs_params, lookup_param(self.rhs, str)],
         )
 
 
@@ -127,17 +130,73 @@ class AgentQuerySet(models.QuerySet):
         """for_cards() as values() rows (plus the `extra` annotations), in one query."""
         return self.values(*CARD_VALUES, *extra)
 
+    def card_shape(self, **filters) -> Shape:
+        """listed() agents as card_rows(), narrowed by the filters given (category, featured,
+        publisher, tag, min_rating; None: not given), as one statement per combination."""
+        given = {name: value for name, value in filters.items() if value is not None}
+        # `featured` goes in the key: a literal boolean lets the planner pick a partial index.
+        featured = given.pop("featured", None)
+        agents, field = type(self), self.model._meta.get_field
+
+        def build():
+            shape = agents(self.model).listed()
+            if "category" in given:
+                shape = shape.in_category(Slot("category"))
+            if featured is not None:
+                shape = shape.filter(is_featured=featured)
+            if "publisher" in given:
+                shape = shape.by_publisher(Slot("publisher"))
+            if "tag" in given:
+                shape = shape.with_tag(Slot("tag"))
+            if "min_rating" in given:
+                shape = shape.min_rating(Slot("min_rating", field("rating_average")))
+            return shape.card_rows()
+
+        return Shape(("agent-cards", featured, *sorted(given)), build, self.model, **given)
+
+    def card_row_shape(self, pk: int) -> Shape:
+        """The agent `pk`, listed or not, as card_rows()."""
+        agents, pk_field = type(self), self.model._meta.pk
+
+        def build():
+            return agents(self.model).filter(pk=Slot("pk", pk_field)).card_rows()
+
+        return Shape(("agent-card",), build, self.model, pk=pk)
+
+    def detail_shape(self, pk: int, user) -> Shape:
+        """The listed agent `pk` as detail_rows(user): no row when it is not listed."""
+        signed_in = user.is_authenticated
+        agents = type(self)
+        viewer = Slot("user") if signed_in else user
+
+        def build():
+            pk_field = self.model._meta.pk
+            return agents(self.model).listed().filter(pk=Slot("pk", pk_field)).detail_rows(viewer)
+
+        values = {"pk": pk, "user": user.pk} if signed_in else {"pk": pk}
+        return Shape(("agent-detail", signed_in), build, self.model, **values)
+
     def detail_rows(self, user):
         """A detail page's agent columns as values() rows, with `viewer_installed` (an EXISTS
-        for a signed-in user); its reviews come from ReviewQuerySet.for_agent(...).rows()."""
+        for a signed-in user, or a Slot for one's id); its reviews come from
+        ReviewQuerySet.for_agent(...).rows()."""
         from .models import Installation
 
-        if not user.is_authenticated:
+        if not isinstance(user, Slot) and not user.is_authenticated:
             return self.values(*DETAIL_VALUES)
         installed = models.Exists(
             Installation.objects.filter(user=user, agent=models.OuterRef("pk"))
         )
         return self.values(*DETAIL_VALUES, viewer_installed=installed)
+
+    def listed_shape(self, pk: int) -> Shape:
+        """[{"id": pk}] when the agent `pk` is listed, else []."""
+        agents, pk_field = type(self), self.model._meta.pk
+
+        def build():
+            return agents(self.model).listed().filter(pk=Slot("pk", pk_field)).values("id")[:1]
+
+        return Shape(("agent-listed",), build, self.model, pk=pk)
 
     def for_detail(self):
         """A card plus the full text and links; each agent fetched gets `recent_reviews`,
@@ -221,6 +280,15 @@ class InstallationQuerySet(models.QuerySet):
         its agent's card under `agent__`, in one query."""
         return self.values("id", "installed_at", *(f"agent__{f}" for f in CARD_VALUES))
 
+    def card_shape(self, user) -> Shape:
+        """for_user(user).card_rows() as one statement."""
+        installations = type(self)
+
+        def build():
+            return installations(self.model).for_user(Slot("user")).card_rows()
+
+        return Shape(("installation-cards",), build, self.model, user=user.pk)
+
 
 class ReviewQuerySet(models.QuerySet):
     def visible(self):
@@ -252,3 +320,21 @@ class ReviewQuerySet(models.QuerySet):
     def own_rows(self):
         """The columns of a user's own review (no author: it is the viewer)."""
         return self.values(*REVIEW_VALUES, "is_hidden")
+
+    def agent_shape(self, agent_id: int) -> Shape:
+        """for_agent(agent_id).rows() as one statement: the agent's visible reviews."""
+        reviews = type(self)
+
+        def build():
+            return reviews(self.model).for_agent(Slot("agent")).rows()
+
+        return Shape(("agent-reviews",), build, self.model, agent=agent_id)
+
+    def own_shape(self, agent_id: int, user) -> Shape:
+        """The own_rows() of `user`'s review of the agent, as one statement."""
+        reviews = type(self)
+
+        def build():
+            return reviews(self.model).filter(agent_id=Slot("agent"), user=Slot("user")).own_rows()
+
+        return Shape(("own-review",), build, self.model, agent=agent_id, user=user.pk)

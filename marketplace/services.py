@@ -20,9 +20,13 @@ from django.db.models import (
     Value,
 )
 from django.db.models.functions import Cast, Coalesce, NullIf
+from django.db.models.sql import UpdateQuery
+
+from aios import statements
+from aios.statements import Slot
 
 from . import caching
-from .models import RATINGS, STATS_SHARDS, Agent, CategoryStats, Installation, Review
+from .models import RATINGS, STATS_SHARDS, Agent, Category, CategoryStats, Installation, Review
 
 
 class AgentUnavailable(Exception):
@@ -75,15 +79,70 @@ def _active_agent_or_fail(agent: Agent) -> None:
         raise AgentUnavailable(agent.pk)
 
 
-def _forget_counters(agent_id: int, user_id: int, *, review: bool = False) -> None:
-    """After an agent's counters moved in this transaction: retire, on commit, what shows them
-    (a review's text too: the agent's pages show it).
+def _counter_changes(*, installs: int, add: int | None, remove: int | None) -> dict:
+    changes = {"install_count": F("install_count") + installs} if installs else {}
+    if add or remove:
+        changes.update(_rating_changes(add=add, remove=remove))
+    return changes
 
-    Read after the UPDATE, whose row lock keeps the agent's category and featured flag from
-    changing under us until commit (an edit that does change them retires the catalog)."""
-    category, featured = (
-        Agent.objects.filter(pk=agent_id).values_list("category__slug", "is_featured").get()
+
+def _move_counters(agent_id: int, *, only_active: bool, **change):
+    """UPDATE the agent's counters (`installs`, `add`, `remove`: see _counter_changes) and
+    return its (category slug, featured) from the same statement (UPDATE ... RETURNING:
+    PostgreSQL, SQLite >= 3.35), or None when no row matched (`only_active`: the agent is
+    inactive, or gone).
+
+    One statement instead of an EXISTS before and a SELECT after (install 11 -> 9 queries,
+    review 10 -> 8), compiled once per change (building the rating UPDATE's expressions cost
+    more than running it). The UPDATE's row lock keeps the category and featured flag it
+    returns from changing under us until commit (an edit that does change them retires the
+    catalog)."""
+
+    def compile_sql():
+        agents = Agent.objects.filter(pk=Slot("pk", Agent._meta.pk))
+        if only_active:
+            agents = agents.filter(is_active=True)
+        query = agents.query.chain(UpdateQuery)
+        query.add_update_values(_counter_changes(**change))
+        sql, params = query.get_compiler(connection=connection).as_sql()
+        q = connection.ops.quote_name
+        agent, category = q(Agent._meta.db_table), q(Category._meta.db_table)
+        # Identifiers from the models' metadata, never typed; the values stay parameters.
+        returning = (
+            f" RETURNING (SELECT {category}.{q(Category._meta.get_field('slug').column)}"  # noqa: S608
+            f" FROM {category} WHERE {category}.{q(Category._meta.pk.column)}"
+            f" = {agent}.{q(Agent._meta.get_field('category').column)}),"
+            f" {agent}.{q(Agent._meta.get_field('is_featured').column)}"
+        )
+        return sql + returning, list(params)
+
+    key = ("agent-counters", only_active, *sorted(change.items()))
+    sql, params = statements.compiled_sql(key, compile_sql, connection)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, statements.bind(params, {"pk": agent_id}, connection))
+        row = cursor.fetchone()
+    return None if row is None else (row[0], bool(row[1]))
+
+
+def _move_counters_and_forget(
+    agent_id: int,
+    user_id: int,
+    *,
+    installs: int = 0,
+    add: int | None = None,
+    remove: int | None = None,
+    review: bool = False,
+    only_active: bool = False,
+) -> None:
+    """Move an agent's counters and retire, on commit, what shows them (a review's text too:
+    the agent's pages show it). AgentUnavailable (rolling the caller's transaction back) when
+    `only_active` and the agent is not active."""
+    moved = _move_counters(
+        agent_id, only_active=only_active, installs=installs, add=add, remove=remove
     )
+    if moved is None:
+        raise AgentUnavailable(agent_id)
+    category, featured = moved
     caching.forget_counters_on_commit(
         agent_ids=[agent_id],
         user_ids=[user_id],
@@ -99,19 +158,21 @@ def _forget_counters(agent_id: int, user_id: int, *, review: bool = False) -> No
 @transaction.atomic
 def install_agent(*, user, agent: Agent) -> tuple[Installation, bool]:
     """Install `agent` for `user`; idempotent. Returns (installation, created)."""
-    _active_agent_or_fail(agent)
+    if not agent.is_active:
+        raise AgentUnavailable(agent.pk)
     for _ in range(3):
         try:
             with transaction.atomic():  # savepoint: a lost unique race must not poison the txn
                 installation = Installation.objects.create(user=user, agent=agent)
         except IntegrityError:
             # Someone (another request of the same user) installed it first.
+            _active_agent_or_fail(agent)
             existing = Installation.objects.filter(user=user, agent=agent).first()
             if existing is not None:
                 return existing, False
             continue  # ... and uninstalled it again in between: try once more
-        Agent.objects.filter(pk=agent.pk).update(install_count=F("install_count") + 1)
-        _forget_counters(agent.pk, user.pk)
+        # Checks the agent is still active in the UPDATE itself.
+        _move_counters_and_forget(agent.pk, user.pk, installs=1, only_active=True)
         return installation, True
     raise IntegrityError("install kept racing with uninstall")
 
@@ -123,8 +184,7 @@ def uninstall_agent(*, user, agent: Agent) -> bool:
     if not deleted:
         return False
     # Only the transaction whose DELETE removed the row gets here, so this runs once.
-    Agent.objects.filter(pk=agent.pk).update(install_count=F("install_count") - 1)
-    _forget_counters(agent.pk, user.pk)
+    _move_counters_and_forget(agent.pk, user.pk, installs=-1)
     return True
 
 
@@ -134,16 +194,18 @@ def uninstall_agent(*, user, agent: Agent) -> bool:
 @transaction.atomic
 def create_review(*, user, agent: Agent, rating: int, title: str = "", body: str = "") -> Review:
     _check_rating(rating)
-    _active_agent_or_fail(agent)
+    if not agent.is_active:
+        raise AgentUnavailable(agent.pk)
     try:
         with transaction.atomic():
             review = Review.objects.create(
                 user=user, agent=agent, rating=rating, title=title, body=body
             )
     except IntegrityError as exc:
+        _active_agent_or_fail(agent)  # an inactive agent answers as such, reviewed or not
         raise ReviewAlreadyExists(agent.pk) from exc
-    Agent.objects.filter(pk=agent.pk).update(**_rating_changes(add=rating))
-    _forget_counters(agent.pk, user.pk, review=True)
+    # Checks the agent is still active in the UPDATE itself.
+    _move_counters_and_forget(agent.pk, user.pk, add=rating, review=True, only_active=True)
     return review
 
 
@@ -168,10 +230,9 @@ def update_review(*, review: Review, rating=None, title=None, body=None) -> Revi
         locked.body = body
     locked.save()
     if not locked.is_hidden and locked.rating != old_rating:
-        Agent.objects.filter(pk=locked.agent_id).update(
-            **_rating_changes(add=locked.rating, remove=old_rating)
+        _move_counters_and_forget(
+            locked.agent_id, locked.user_id, add=locked.rating, remove=old_rating, review=True
         )
-        _forget_counters(locked.agent_id, locked.user_id, review=True)
     else:  # the text only shows on the agent's pages and the author's own data
         caching.forget_on_commit(
             agent_ids=[locked.agent_id], user_ids=[locked.user_id], lists=False
@@ -186,8 +247,9 @@ def delete_review(*, review: Review) -> bool:
         return False
     locked.delete()
     if not locked.is_hidden:
-        Agent.objects.filter(pk=locked.agent_id).update(**_rating_changes(remove=locked.rating))
-        _forget_counters(locked.agent_id, locked.user_id, review=True)
+        _move_counters_and_forget(
+            locked.agent_id, locked.user_id, remove=locked.rating, review=True
+        )
     else:
         caching.forget_on_commit(
             agent_ids=[locked.agent_id], user_ids=[locked.user_id], lists=False
@@ -203,8 +265,7 @@ def set_review_hidden(*, review: Review, hidden: bool) -> bool:
         return False
     Review.objects.filter(pk=locked.pk).update(is_hidden=hidden)
     change = {"remove": locked.rating} if hidden else {"add": locked.rating}
-    Agent.objects.filter(pk=locked.agent_id).update(**_rating_changes(**change))
-    _forget_counters(locked.agent_id, locked.user_id, review=True)
+    _move_counters_and_forget(locked.agent_id, locked.user_id, **change, review=True)
     return True
 
 

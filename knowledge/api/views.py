@@ -92,7 +92,14 @@ class KnowledgeEntryViewSet(CachedResponseMixin, viewsets.ModelViewSet):
         return entries
 
     def list(self, request, *args, **kwargs):
-        page = self.paginate_queryset(self.get_queryset().rows())
+        p = self.params
+        if p.get("q", "").strip():  # a text search: its LIKE pattern is escaped per value
+            entries = self.get_queryset().rows()
+        else:
+            entries = KnowledgeEntry.objects.rows_shape(
+                request.user, content_type=p.get("content_type") or None, agent=p.get("agent")
+            )
+        page = self.paginate_queryset(entries)
         return self.get_paginated_response(entry_rows(page))
 
     def perform_create(self, serializer):

@@ -9,6 +9,7 @@ serializer calls. The serializers stay the schema's description of these respons
 from django.urls import get_script_prefix
 
 from aios.renderers import lean_datetimes, lean_float
+from marketplace.managers import AUTHOR_VALUES, REVIEW_VALUES
 from marketplace.models import RATINGS, Agent
 
 from .serializers import _URL_MARKERS, _url_template
@@ -147,7 +148,7 @@ def installation(installation, row, request) -> dict:
     }
 
 
-def review(row, dt) -> dict:
+def _review(row, dt) -> dict:
     """ReviewSerializer(review).data, from ReviewQuerySet.rows()."""
     first, last = row["user__first_name"], row["user__last_name"]
     username = row["user__username"]
@@ -164,10 +165,17 @@ def review(row, dt) -> dict:
     }
 
 
+def created_review(review, user) -> dict:
+    """ReviewSerializer(review).data for a review `user` just wrote (no read back)."""
+    row = {name: getattr(review, name) for name in REVIEW_VALUES}
+    row.update({name: getattr(user, name.removeprefix("user__")) for name in AUTHOR_VALUES})
+    return _review(row, lean_datetimes())
+
+
 def reviews(rows) -> list[dict]:
     """ReviewSerializer(rows, many=True).data, from ReviewQuerySet.rows()."""
     dt = lean_datetimes()
-    return [review(row, dt) for row in rows]
+    return [_review(row, dt) for row in rows]
 
 
 def own_review(row, dt) -> dict:
@@ -199,7 +207,7 @@ def detail(row, request, *, reviews, mine) -> dict:
             "tags": row["tags"],
             "published_at": dt(published) if published else None,
             "rating_distribution": {str(r): row[f"ratings_{r}"] for r in RATINGS},
-            "recent_reviews": [review(r, dt) for r in reviews],
+            "recent_reviews": [_review(r, dt) for r in reviews],
             "is_installed": None if mine is None else bool(row["viewer_installed"]),
             "my_review": own_review(mine[0], dt) if mine else None,
         }

@@ -11,6 +11,7 @@ installed; DELETE answers 204 whether or not it was installed (the state asked f
 from functools import cached_property
 
 from django.contrib.auth import authenticate
+from django.http import Http404
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import generics, status
@@ -79,6 +80,11 @@ def validated(serializer_class, data, **kwargs) -> dict:
     return serializer.validated_data
 
 
+def no_such(model) -> Http404:
+    """The 404 get_object_or_404 raises for `model`, for views reading through a Shape."""
+    return Http404(f"No {model._meta.object_name} matches the given query.")
+
+
 # --- Agent lists ------------------------------------------------------------------------------
 
 
@@ -101,19 +107,14 @@ class AgentListView(CachedResponseMixin, generics.ListAPIView):
 
     def get_queryset(self):
         p = self.params
-        agents = Agent.objects.listed()
         caching.listing_filtered(self.request, p.get("category"))
-        if p.get("category"):
-            agents = agents.in_category(p["category"])
-        if p.get("featured") is not None:
-            agents = agents.filter(is_featured=p["featured"])
-        if p.get("publisher"):
-            agents = agents.by_publisher(p["publisher"])
-        if p.get("tag"):
-            agents = agents.with_tag(p["tag"])
-        if p.get("min_rating") is not None:
-            agents = agents.min_rating(p["min_rating"])
-        return agents.card_rows()
+        return Agent.objects.card_shape(
+            category=p.get("category") or None,
+            featured=p.get("featured"),
+            publisher=p.get("publisher") or None,
+            tag=p.get("tag") or None,
+            min_rating=p.get("min_rating"),
+        )
 
     def list(self, request, *args, **kwargs):
         page = self.paginate_queryset(self.get_queryset())
@@ -139,7 +140,7 @@ class FeaturedAgentListView(AgentListView):
     params_class = OrderingParams
 
     def get_queryset(self):
-        return Agent.objects.featured().card_rows()
+        return Agent.objects.card_shape(featured=True)  # featured(): listed and featured
 
     @extend_schema(
         operation_id="agents_featured",
@@ -199,15 +200,19 @@ class AgentDetailView(CachedResponseMixin, generics.RetrieveAPIView):
     permission_classes = [AllowAny]
     renderer_classes = lean_renderers()
 
-    def get_queryset(self):
-        return Agent.objects.listed().detail_rows(self.request.user)
-
     def retrieve(self, request, *args, **kwargs):
-        row = self.get_object()
-        reviews = Review.objects.for_agent(row["id"]).rows()[:RECENT_REVIEWS]
+        found = Agent.objects.detail_shape(self.kwargs["pk"], request.user).rows()
+        if not found:
+            raise no_such(Agent)
+        row = found[0]
+        reviews = (
+            Review.objects.agent_shape(row["id"])
+            .then(("first", RECENT_REVIEWS), lambda reviews: reviews[:RECENT_REVIEWS])
+            .rows()
+        )
         mine = None
         if request.user.is_authenticated:
-            mine = list(Review.objects.filter(agent_id=row["id"], user=request.user).own_rows())
+            mine = Review.objects.own_shape(row["id"], request.user).rows()
         return Response(lean.detail(row, request, reviews=reviews, mine=mine))
 
     @extend_schema(
@@ -293,7 +298,7 @@ class InstallView(APIView):
         except services.AgentUnavailable as exc:
             raise NotFound() from exc
         # Read back after the service: the card shows the counter it just moved.
-        row = Agent.objects.filter(pk=agent.pk).card_rows().get()
+        row = Agent.objects.card_row_shape(agent.pk).rows()[0]
         body = lean.installation(installation, row, request)  # InstallationSerializer's bytes
         return Response(body, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
 
@@ -323,7 +328,7 @@ class MyInstallationListView(CachedResponseMixin, generics.ListAPIView):
         return ("installed_at", "desc")
 
     def get_queryset(self):
-        return Installation.objects.for_user(self.request.user).card_rows()
+        return Installation.objects.card_shape(self.request.user)
 
     def paginate_queryset(self, queryset):
         page = super().paginate_queryset(queryset)
@@ -357,7 +362,7 @@ class AgentReviewListView(CachedResponseMixin, generics.ListAPIView):
         return ("created_at", "desc")
 
     def get_queryset(self):
-        return Review.objects.for_agent(self.kwargs["pk"]).rows()
+        return Review.objects.agent_shape(self.kwargs["pk"])
 
     def list(self, request, *args, **kwargs):
         page = self.paginate_queryset(self.get_queryset())
@@ -375,7 +380,8 @@ class AgentReviewListView(CachedResponseMixin, generics.ListAPIView):
         responses={200: ReviewSerializer(many=True), **errors(400, 404)},
     )
     def get(self, request, *args, **kwargs):
-        self.get_agent()
+        if not Agent.objects.listed_shape(self.kwargs["pk"]).rows():
+            raise no_such(Agent)
         return super().get(request, *args, **kwargs)
 
     @extend_schema(
@@ -396,7 +402,8 @@ class AgentReviewListView(CachedResponseMixin, generics.ListAPIView):
             raise Conflict("You already reviewed this agent: edit reviews/mine/ instead.") from exc
         except services.InvalidRating as exc:
             raise ValidationError({"rating": [str(exc)]}) from exc
-        return Response(ReviewSerializer(review).data, status=status.HTTP_201_CREATED)
+        body = lean.created_review(review, request.user)  # ReviewSerializer's bytes
+        return Response(body, status=status.HTTP_201_CREATED)
 
 
 class MyReviewView(CachedResponseMixin, APIView):

@@ -246,6 +246,20 @@ def test_install_answer_is_what_the_installation_serializer_wrote(schema, agents
     check_schema(schema, "/api/v1/agents/{id}/install/", "post", response, status="201")
 
 
+@pytest.mark.parametrize("named", [True, False])
+def test_review_answer_is_what_the_review_serializer_wrote(schema, agents, named):
+    user = UserFactory(first_name=ODD if named else "", last_name="")
+    response = signed_in(user).post(
+        reverse("api:agent-reviews", kwargs={"pk": agents[0].pk}),
+        {"rating": 4, "title": ODD, "body": ODD},
+        format="json",
+    )
+    assert response.status_code == 201
+    review = Review.objects.with_author().get(user=user)
+    assert response.content == JSONRenderer().render(ReviewSerializer(review).data)
+    check_schema(schema, "/api/v1/agents/{id}/reviews/", "post", response, status="201")
+
+
 @pytest.mark.parametrize(
     "value", [1e-05, -2.5e-07, 1e-4, 3.3333333333333335, 0.0, 1e16, 123456789.125, 5e-324]
 )
