@@ -1071,6 +1071,9 @@ class StoreCopyMiddleware:
 # --- The hit path --------------------------------------------------------------------------
 
 
+_clock = time.monotonic
+
+
 class _HitBudget:
     """Per process and client address: hits allowed per second before a client's requests go
     through Django, whose throttles then count them."""
@@ -1081,7 +1084,7 @@ class _HitBudget:
         self._counts: Counter = Counter()
 
     def allow(self, address: str, limit: int) -> bool:
-        second = int(time.monotonic())
+        second = int(_clock())
         with self._lock:
             if second != self._second:
                 self._second = second
@@ -1227,8 +1230,10 @@ def _valid_host(environ) -> str | None:
     if settings.USE_X_FORWARDED_HOST and "HTTP_X_FORWARDED_HOST" in environ:
         return None  # rare set-up: Django decides
     host = environ.get("HTTP_HOST")
-    if not host:
-        return None
+    if not host:  # as Django: the server's name, and its port unless the scheme's default
+        host, port = environ.get("SERVER_NAME", ""), str(environ.get("SERVER_PORT", ""))
+        if port and port != ("443" if _scheme(environ) == "https" else "80"):
+            host = f"{host}:{port}"
     domain, _ = split_domain_port(host)
     allowed = settings.ALLOWED_HOSTS
     if settings.DEBUG and not allowed:
