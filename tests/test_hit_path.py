@@ -7,7 +7,6 @@ tells a response it made from one Django made. Runs on real Redis and on the fil
 
 import gzip
 import threading
-import time
 
 import brotli
 import pytest
