@@ -671,17 +671,28 @@ def _vouched(voucher: dict | None, plain: dict, now: float) -> bool:
     return ns is None or (voucher["version"] is not None and plain.get(ns) == voucher["version"])
 
 
-def _vouch(request, response, credential: str, voucher: dict | None, plain, user_ns) -> None:
+def _voucher_namespaces(voucher: dict | None) -> list[str]:
+    voucher = voucher or {}
+    return [ns for ns in (voucher.get("ns"), voucher.get("activity")) if ns]
+
+
+def _wrote_at(voucher: dict | None, plain: dict) -> float:
+    """When the voucher's user last wrote (their activity namespace's current version)."""
+    activity = (voucher or {}).get("activity")
+    return version_time(plain.get(activity)) if activity else 0.0
+
+
+def _vouch(request, response, credential: str, voucher: dict | None, plain) -> None:
     if response.status_code != 200:
         return  # e.g. a 401 for a revoked token: nothing to vouch for
     user = getattr(request, "user", None)  # DRF sets the user it authenticated on it
-    ns = version = None
+    ns = version = activity = None
     if user is not None and user.is_authenticated:
-        ns = user_ns(user)
+        ns, activity = registry.user_namespace(user), registry.activity_namespace(user)
         if voucher and voucher["ns"] == ns:
             version = plain.get(ns)  # read before the view ran: trustworthy
     # A credential that authenticates nobody (a stale session cookie) is an anonymous one.
-    value = {"ns": ns, "version": version, "soft": _now() + VOUCHER_SECONDS}
+    value = {"ns": ns, "version": version, "activity": activity, "soft": _now() + VOUCHER_SECONDS}
     raw = json.dumps(value).encode()
     store().set_many({_voucher_key(credential): raw}, timeout=VERSION_TTL)
 
@@ -709,16 +720,18 @@ class Registry:
 
     labels: tuple[str, ...] = ()
     default_namespace: dict[str, str] = {}
-    user_namespace: Callable | None = None
+    user_namespace: Callable | None = None  # user -> what their credentials and data follow
+    activity_namespace: Callable | None = None  # user -> what their counter writes bump
 
 
 registry = Registry()
 
 
-def configure(*, labels, default_namespace, user_namespace) -> None:
+def configure(*, labels, default_namespace, user_namespace, activity_namespace) -> None:
     registry.labels = tuple(labels)
     registry.default_namespace = dict(default_namespace)
     registry.user_namespace = user_namespace
+    registry.activity_namespace = activity_namespace
 
 
 class CachePolicy:
@@ -741,6 +754,7 @@ class CachePolicy:
         scope: Callable | None = None,
         stale_seconds: int = STALE_SECONDS,
         vary_on_accept: bool | None = None,
+        follows_activity: bool = True,
     ):
         label = namespace.split(":", 1)[0]
         if registry.labels and label not in registry.labels:
@@ -757,6 +771,9 @@ class CachePolicy:
         self.depends_on = tuple(depends_on)
         self.stale_seconds = stale_seconds
         self.vary_on_accept = vary_on_accept
+        # A signed-in copy also follows what its user's own counter writes (installs,
+        # reviews) change, unless it shows none of that (a knowledge base).
+        self.follows_activity = follows_activity
 
     def __call__(self, view):
         """Decorate a function view or an `as_view()` result."""
@@ -814,11 +831,10 @@ class CachePolicy:
         if entry is not None and vouch and not entry.everyone:
             entry = None
         deps = [*static, *(entry.deps if entry else ())]
-        if voucher and voucher["ns"]:
-            deps.append(voucher["ns"])
+        deps += _voucher_namespaces(voucher)
         plain, counted = versions(deps, counters=entry.cdeps if entry else ())
         trusted = not vouch or _vouched(voucher, plain, now)
-        wrote_at = version_time(voucher["version"]) if vouch and trusted and voucher else 0.0
+        wrote_at = _wrote_at(voucher, plain) if vouch and trusted else 0.0
         locked = False
         state = INVALID
         if entry is not None and trusted:
@@ -843,6 +859,7 @@ class CachePolicy:
             if again is not None:
                 store().unlock(digest)
                 return self._hit(request, again, credential, vary_on_accept, "waited")
+        pending = None
         try:
             # Counter versions are read before the view runs: a write during it makes the
             # copy lag (recomputed later), never look newer than it is.
@@ -851,19 +868,19 @@ class CachePolicy:
             if hasattr(response, "render") and callable(response.render):
                 response = response.render()  # DRF / TemplateResponse: the bytes to keep
             if vouch and not trusted:
-                _vouch(request, response, credential, voucher, plain, registry.user_namespace)
+                _vouch(request, response, credential, voucher, plain)
             entry = self._entry(
                 request, response, static, plain, counted, credential, now, vary_on_accept
             )
-            pending = None
             if entry is not None and plain:
                 timeout = self.ttl + (self.stale_seconds if not own else 0)
-                pending = (_entry_key(digest), entry, timeout)
+                pending = (_entry_key(digest), entry, timeout, digest if locked else None)
                 if not request.__dict__.get("_aios_store_late"):
                     _store(*pending)
                     pending = None
         finally:
-            if locked:
+            # The lock is held until the copy is stored: waiters poll for it.
+            if locked and pending is None:
                 store().unlock(digest)
         _count(self.label, "miss")
         if entry is None:
@@ -932,6 +949,8 @@ class CachePolicy:
             user = getattr(request, "user", None)
             if user is not None and user.is_authenticated:
                 discovered.add(registry.user_namespace(user))
+                if self.follows_activity:
+                    discovered.add(registry.activity_namespace(user))
         body = response.content
         match = getattr(request, "resolver_match", None)
         headers = [(k, v) for k, v in response.items() if k.lower() not in _UNSTORED_HEADERS]
@@ -1017,8 +1036,13 @@ def answer(entry: Entry, *, accept_encoding, if_none_match, signed_in, ttl=None)
     return entry.status, headers, entry.body
 
 
-def _store(key: str, entry: Entry, timeout: float) -> None:
-    store().set_many({key: entry.encode()}, timeout=timeout)
+def _store(key: str, entry: Entry, timeout: float, locked: str | None = None) -> None:
+    """Write a copy; then release the recomputation lock `locked` (a digest) if held."""
+    try:
+        store().set_many({key: entry.encode()}, timeout=timeout)
+    finally:
+        if locked:
+            store().unlock(locked)
 
 
 class CachedResponseMixin:
@@ -1061,10 +1085,10 @@ class StoreCopyMiddleware:
         response = self.get_response(request)
         pending = getattr(response, "_aios_pending_copy", None)
         if pending is not None:
-            key, entry, timeout = pending
+            key, entry, timeout, locked = pending
             final = [(k, v) for k, v in response.items() if k.lower() not in _UNSTORED_HEADERS]
             entry.headers = final
-            _store(key, entry, timeout)
+            _store(key, entry, timeout, locked)
         return response
 
 
@@ -1179,11 +1203,12 @@ class HitPath:
             entry, voucher = found.get(public_key), found.get(keys[2])
             if entry is None or not entry.everyone or voucher is None:
                 return None
-            plain, counted = versions([*entry.deps, *([voucher["ns"]] if voucher["ns"] else [])],
-                                      counters=entry.cdeps)  # fmt: skip
+            plain, counted = versions(
+                [*entry.deps, *_voucher_namespaces(voucher)], counters=entry.cdeps
+            )
             if not _vouched(voucher, plain, _now()):
                 return None
-            wrote_at = version_time(voucher["version"])
+            wrote_at = _wrote_at(voucher, plain)
         elif entry is None:
             return None
         else:

@@ -22,7 +22,13 @@ def _own(request, pk):
 
 
 # Entries name their agent: an agent's rename (a listings change) retires them too.
-@cached_response("user", ttl=caching.USER_TTL, per_user=True, depends_on=[caching.CATALOG_NS])
+@cached_response(
+    "user",
+    ttl=caching.USER_TTL,
+    per_user=True,
+    depends_on=[caching.CATALOG_NS],
+    follows_activity=False,  # installs and reviews show nowhere here
+)
 @login_required
 @require_safe
 def entry_list(request):
@@ -48,7 +54,13 @@ def entry_list(request):
     return render(request, "knowledge/entry_list.html", context, status=status)
 
 
-@cached_response("user", ttl=caching.USER_TTL, per_user=True, depends_on=[caching.CATALOG_NS])
+@cached_response(
+    "user",
+    ttl=caching.USER_TTL,
+    per_user=True,
+    depends_on=[caching.CATALOG_NS],
+    follows_activity=False,  # installs and reviews show nowhere here
+)
 @login_required
 @require_safe
 def entry_detail(request, pk):

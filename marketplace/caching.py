@@ -58,6 +58,11 @@ def user_ns(user_id: int) -> str:
     return f"user:{user_id}"
 
 
+def user_activity_ns(user_id: int) -> str:
+    """What a user's own installs and reviews change in their signed-in copies."""
+    return f"user:{user_id}:activity"
+
+
 def category_ns(slug: str) -> str:
     """Listings restricted to one category: the counters of that category's agents."""
     return f"lists:cat:{slug}"
@@ -67,6 +72,7 @@ response_cache.configure(
     labels=NAMESPACE_LABELS,
     default_namespace={"lists": LISTS_NS},
     user_namespace=lambda user: user_ns(user.pk),
+    activity_namespace=lambda user: user_activity_ns(user.pk),
 )
 
 cached_response = CachePolicy  # `@cached_response("lists", ttl=LISTS_TTL)` builds a policy
@@ -111,14 +117,16 @@ def forget_counters(
 ) -> None:
     """These agents' counters moved (an install, a review) by these users' writes.
 
-    The writers' own data is retired at once. What else shows the counters (the agents'
-    pages, the marketplace-wide listings, their categories' listings and, when one of them
-    is featured, the featured listing) may lag COUNTER_STALENESS seconds; with `content`
-    (a review's text) the agents' pages are retired at once too. Never the catalog."""
+    The writers' own signed-in copies (all but their knowledge) are retired at once, and
+    the copies made for everyone older than the write stop answering them. What else shows
+    the counters (the agents' pages, the marketplace-wide listings, their categories'
+    listings and, when one of them is featured, the featured listing) may lag
+    COUNTER_STALENESS seconds; with `content` (a review's text) the agents' pages are retired
+    at once too. Never the catalog."""
     counted = [LISTS_NS, *(category_ns(slug) for slug in categories)]
     if featured:
         counted.append(FEATURED_NS)
-    retired = [user_ns(pk) for pk in user_ids]
+    retired = [user_activity_ns(pk) for pk in user_ids]
     if content:
         retired += [agent_ns(pk) for pk in agent_ids]
     else:

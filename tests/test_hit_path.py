@@ -300,3 +300,21 @@ def test_a_flush_empties_the_near_copy(redis_agents):
     assert by_hit_path(client.get(LIST))
     redis.Redis.from_url(settings.REDIS_URL).flushdb()
     assert not by_hit_path(client.get(LIST))
+
+
+def test_an_install_keeps_the_writers_knowledge_warm_and_refreshes_their_installations(
+    agents, django_capture_on_commit_callbacks
+):
+    user = UserFactory()
+    token = Token.objects.create(user=user)
+    client = Client(HTTP_AUTHORIZATION=f"Token {token.key}")
+    for url in ("/api/v1/knowledge/entries/", "/api/v1/me/installations/"):
+        for _ in range(3):
+            client.get(url)
+        assert by_hit_path(client.get(url))
+    with django_capture_on_commit_callbacks(execute=True):
+        assert client.post(f"/api/v1/agents/{agents[0].pk}/install/").status_code == 201
+    assert by_hit_path(client.get("/api/v1/knowledge/entries/"))  # installs show nowhere there
+    mine = client.get("/api/v1/me/installations/")
+    assert not by_hit_path(mine)
+    assert [row["agent"]["id"] for row in mine.json()["results"]] == [agents[0].pk]

@@ -67,7 +67,11 @@ class KnowledgeEntryViewSet(CachedResponseMixin, viewsets.ModelViewSet):
     cache_policies = dict.fromkeys(
         ["list", "retrieve"],
         cached_response(
-            "user", ttl=caching.USER_TTL, per_user=True, depends_on=[caching.CATALOG_NS]
+            "user",
+            ttl=caching.USER_TTL,
+            per_user=True,
+            depends_on=[caching.CATALOG_NS],
+            follows_activity=False,  # installs and reviews show nowhere here
         ),
     )
 
