@@ -13,7 +13,23 @@ SCRATCH_DIR = BENCH_DIR / ".var"
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/aios_bench"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/8"
 
-SECTIONS = ("query", "endpoints", "load", "compression", "memory", "scale")
+# Whose copy each read of the load mix (bench/load.py OPS) is: "shared" copies are made for
+# everyone (anonymous API reads), "per_user" ones for one signed-in user (policy
+# per_user=True). The app's metrics count look-ups by namespace label only
+# (aios_cache_requests_total{namespace,result}).
+READ_SCOPES = {
+    "agent_detail": ("agent", "shared"),
+    "agent_detail_signed_in": ("agent", "per_user"),
+    "agent_list": ("lists", "shared"),
+    "agent_list_by_installs": ("lists", "shared"),
+    "featured": ("lists", "shared"),
+    "stats": ("lists", "shared"),
+    "search": ("lists", "shared"),
+    "my_installations": ("user", "per_user"),
+    "knowledge": ("user", "per_user"),
+}
+
+SECTIONS = ("query", "endpoints", "load", "compression", "memory", "workers", "scale")
 
 
 def with_database_name(url: str, suffix: str) -> str:
@@ -37,7 +53,7 @@ class Config:
     out_dir: Path
     duration: int  # seconds per wrk run
     rounds: int  # interleaved rounds per endpoint
-    connections: int  # the "N" of -c1 / -cN
+    connections: int  # the "N" of -c1 / -cN (32 in a full run)
     load_connections: int
     load_duration: int
     load_warmup: int  # seconds of the same mix before the measured run (steady state)
@@ -46,6 +62,10 @@ class Config:
     workers: int | None  # API_WORKERS for gunicorn (None: gunicorn.conf.py's default)
     database_url_10x: str
     scale_10x: str
+    workers_warmup: int = 10  # section "workers": seconds of the mix before each measured run
+    workers_duration: int = 15  # ... and of the measured run, per worker model
+    gthread_workers: int = 3  # the gthread model: API_WORKERS x API_THREADS
+    gthread_threads: int = 4
     endpoint_keys: tuple[str, ...] | None = None  # None: every endpoint
 
     @classmethod
@@ -82,6 +102,10 @@ class Config:
                 cold_samples=3,
                 # Two workers start in half the time; one anonymous, one signed-in, one page.
                 workers=int(workers) if workers else 2,
+                workers_warmup=1,
+                workers_duration=2,
+                gthread_workers=2,
+                gthread_threads=2,
                 endpoint_keys=("agent_list", "my_installations", "page_agent"),
                 **common,
             )
@@ -92,7 +116,8 @@ class Config:
             out_dir=Path(out_dir or RESULTS_DIR),
             duration=int(os.environ.get("BENCH_DURATION", 2)),
             rounds=int(os.environ.get("BENCH_ROUNDS", 2)),
-            connections=int(os.environ.get("BENCH_CONNECTIONS", 16)),
+            # The read-path targets (issue 13) compare req/s with the floor's at 32 connections.
+            connections=int(os.environ.get("BENCH_CONNECTIONS", 32)),
             load_connections=100,
             load_duration=int(os.environ.get("BENCH_LOAD_DURATION", 30)),
             load_warmup=int(os.environ.get("BENCH_LOAD_WARMUP", 30)),

@@ -1,4 +1,5 @@
-"""Section "endpoints": each endpoint under gunicorn, beside the naive baseline and the floor.
+"""Section "endpoints": each endpoint and page under gunicorn, beside the naive baseline and
+the floor; then the install and review POSTs (bench/writes.py).
 
 Variants, measured interleaved in the same run (ours warm, ours uncached, naive, floor, then
 again), at one connection (latency) and at N connections (throughput):
@@ -64,6 +65,7 @@ ENDPOINTS = (
         auth=True,
     ),
     Endpoint("page_home", "Home page (HTML)", "/", None),
+    Endpoint("page_browse_all", "Browse page, all agents (HTML)", "/agents/", None),
     Endpoint(
         "page_browse", "Browse page, one category (HTML)", "/agents/?category={category}", None
     ),
@@ -204,9 +206,12 @@ def run_section(*, fx: Fixture, cached, uncached, cfg, log) -> dict:
         measure_endpoint(e, fx=fx, slug=slug, cached=cached, uncached=uncached, cfg=cfg, log=log)
         for e in chosen
     ]
+    from .writes import run_writes  # bench.load imports this module
+
     return {
         "connections": sorted({1, cfg.connections}),
         "duration_s": cfg.duration,
         "rounds": cfg.rounds,
         "rows": rows,
+        "writes": run_writes(fx=fx, server=cached, cfg=cfg, log=log),
     }

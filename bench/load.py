@@ -19,7 +19,7 @@ from marketplace import services
 from marketplace.models import Installation, Review
 
 from . import appmetrics, wrk
-from .config import SCRATCH_DIR
+from .config import READ_SCOPES, SCRATCH_DIR
 from .database import MONITORING_TOKEN
 from .endpoints import route_exists
 from .fixture import Fixture, reviewed_pairs
@@ -65,18 +65,18 @@ def _lua(value) -> str:
     raise TypeError(type(value))
 
 
-def _review_pairs(fx: Fixture) -> tuple[list[int], list[int]]:
-    """(user index 1-based, agent id) pairs with no review yet: users in turn, agents drawn
-    Zipf-distributed like every other pick (popular agents get most reviews, not all)."""
+def _free_pairs(fx: Fixture, taken: set, count: int) -> tuple[list[int], list[int]]:
+    """(user index 1-based, agent id) pairs not in `taken`: users in turn, agents drawn
+    Zipf-distributed like every other pick (popular agents get most writes, not all)."""
     rng = random.Random(7)
     agents = fx.agents_by_popularity
     cumulative = list(itertools.accumulate(1 / rank for rank in range(1, len(agents) + 1)))
-    taken = reviewed_pairs(fx.load_user_ids)
+    taken = set(taken)
     users, chosen = [], []
-    for k in range(REVIEW_PAIRS):
+    for k in range(count):
         u = k % len(fx.load_user_ids)
         user_id = fx.load_user_ids[u]
-        for _ in range(50):  # a user who reviewed every popular agent gets a random one
+        for _ in range(50):  # a user who wrote for every popular agent gets a random one
             agent_id = rng.choices(agents, cum_weights=cumulative)[0]
             if (user_id, agent_id) not in taken:
                 break
@@ -88,6 +88,17 @@ def _review_pairs(fx: Fixture) -> tuple[list[int], list[int]]:
         users.append(u + 1)
         chosen.append(agent_id)
     return users, chosen
+
+
+def _review_pairs(fx: Fixture, count: int = REVIEW_PAIRS) -> tuple[list[int], list[int]]:
+    """Pairs with no review yet: a review POST never gets a 409."""
+    return _free_pairs(fx, reviewed_pairs(fx.load_user_ids), count)
+
+
+def _install_pairs(fx: Fixture, count: int = REVIEW_PAIRS) -> tuple[list[int], list[int]]:
+    """Pairs with no installation yet: every install POST creates one (201)."""
+    installed = Installation.objects.filter(user_id__in=fx.load_user_ids)
+    return _free_pairs(fx, set(installed.values_list("user_id", "agent_id")), count)
 
 
 def build_mix(fx: Fixture) -> tuple[dict, list[dict]]:
@@ -120,6 +131,49 @@ def build_mix(fx: Fixture) -> tuple[dict, list[dict]]:
 def _redis_keyspace(redis_url: str) -> tuple[int, int]:
     stats = redis.Redis.from_url(redis_url).info("stats")
     return stats["keyspace_hits"], stats["keyspace_misses"]
+
+
+def scope_hit_rates(per_namespace: dict, op_counts: dict) -> dict:
+    """Hit rates of shared and of per-user reads from the app's per-namespace counts.
+
+    A namespace read by one scope only is counted exactly. One read by both (agent: the
+    anonymous detail is shared, the signed-in one per user) is split by the mix's own count
+    of requests per operation; its hits cannot be split, so each scope gets bounds: at worst
+    every hit went to the other scope, at best all of them to this one. `namespaces` is the
+    plain figure over every namespace the scope reads, the mixed ones counted whole.
+    """
+    out = {}
+    for scope in ("shared", "per_user"):
+        low = high = lookups = 0.0
+        whole_hits = whole_lookups = 0.0
+        names = []
+        for namespace, counts in per_namespace.items():
+            readers = {
+                sc: sum(
+                    op_counts.get(op, 0)
+                    for op, (ns, op_scope) in READ_SCOPES.items()
+                    if ns == namespace and op_scope == sc
+                )
+                for sc in ("shared", "per_user")
+            }
+            if not readers[scope] or not sum(readers.values()):
+                continue
+            names.append(namespace)
+            hits, total = counts["hits"], counts["hits"] + counts["misses"]
+            mine = total * readers[scope] / sum(readers.values())
+            low += max(0.0, hits - (total - mine))
+            high += min(hits, mine)
+            lookups += mine
+            whole_hits += hits
+            whole_lookups += total
+        out[scope] = {
+            "namespaces": names,
+            "lookups": round(lookups),
+            "hit_rate_low": round(low / lookups, 4) if lookups else None,
+            "hit_rate_high": round(high / lookups, 4) if lookups else None,
+            "hit_rate_namespaces": round(whole_hits / whole_lookups, 4) if whole_lookups else None,
+        }
+    return out
 
 
 # --- undoing the run's writes ----------------------------------------------------------------
@@ -184,9 +238,18 @@ def run_section(*, fx: Fixture, server, cfg, log) -> dict:
         script=wrk.MIX_LUA,
         script_args=[data_file, REVIEW_PAIRS // 2],
     )
+    mix_seconds = time.monotonic() - started
     log(f"  load: {result['rps']} req/s, p95 {result['p95_ms']} ms, p99 {result['p99_ms']} ms")
     metrics_after = appmetrics.metrics_text(server)
     keyspace_after = _redis_keyspace(cfg.redis_url)
+    snapshot = monitoring_snapshot(server)
+    # The floor (a trivial view behind the same middleware) at the same width and length,
+    # right after the mix: the mix's throughput as a share of what this machine serves.
+    server.drain(settle_s=min(result["p99_ms"] / 1000, 2.0))
+    floor = wrk.run(
+        server.url("/floor/"), connections=cfg.load_connections, duration=cfg.load_duration
+    )
+    log(f"  floor at {cfg.load_connections} connections: {floor['rps']} req/s")
 
     hit_rate = None
     if metrics_before and metrics_after:
@@ -209,11 +272,14 @@ def run_section(*, fx: Fixture, server, cfg, log) -> dict:
         hit_rate["x_cache_header_hit_rate"] = round(
             header_hits / (header_hits + result["cache_miss_header"]), 4
         )
+    else:
+        hit_rate["x_cache_header"] = "none: the app sends no X-Cache header"
+    if hit_rate.get("per_namespace"):
+        hit_rate["scopes"] = scope_hit_rates(hit_rate["per_namespace"], result.get("ops", {}))
 
     answered = result["requests"]
     bad = result["s4xx"] + result["s5xx"] + result["errors_connect"] + result["errors_read"]
     bad += result["errors_write"] + result["errors_timeout"]
-    snapshot = monitoring_snapshot(server)
     undone = undo_writes(fx, since)
     read_only = None
     if not cfg.smoke:
@@ -221,7 +287,7 @@ def run_section(*, fx: Fixture, server, cfg, log) -> dict:
     weights = sum(op["weight"] for op in data["ops"])
     return {
         "connections": cfg.load_connections,
-        "duration_s": round(time.monotonic() - started, 1),
+        "duration_s": round(mix_seconds, 1),
         "ops": [
             {"op": op["name"], "share": round(op["weight"] / weights, 3)} for op in data["ops"]
         ],
@@ -231,7 +297,10 @@ def run_section(*, fx: Fixture, server, cfg, log) -> dict:
         "skipped_ops": skipped,
         "warmup_requests": warm["requests"],
         "requests": answered,
+        "requests_by_op": result.get("ops", {}),
         "rps": result["rps"],
+        "floor": {k: floor[k] for k in ("rps", "p50_ms", "p95_ms", "p99_ms", "errors")},
+        "ratio_to_floor": round(result["rps"] / floor["rps"], 3) if floor["rps"] else None,
         "p50_ms": result["p50_ms"],
         "p95_ms": result["p95_ms"],
         "p99_ms": result["p99_ms"],
@@ -273,4 +342,85 @@ def _read_only_run(data: dict, server, cfg, log) -> dict:
         "p99_ms": result["p99_ms"],
         "errors": result["s4xx"] + result["s5xx"] + result["errors_timeout"],
         "cache_hit_rate": cache["hit_rate"] if cache else None,
+    }
+
+
+# --- worker model ----------------------------------------------------------------------------
+
+
+def worker_models(cfg) -> list[dict]:
+    """gunicorn's sync workers (API_THREADS=1, the configured worker count) and gthread
+    (API_WORKERS x API_THREADS; gunicorn turns "sync" into gthread when threads > 1, and only
+    gthread keeps connections alive: keepalive = 5 s)."""
+    sync = {"API_THREADS": "1"}
+    workers, threads = cfg.gthread_workers, cfg.gthread_threads
+    gthread = {
+        "API_WORKERS": str(workers),
+        "API_THREADS": str(threads),
+        # A thread holds a database connection while it runs a request.
+        "DATABASE_POOL_SIZE": str(threads),
+    }
+    return [
+        {"name": "sync", "title": "sync workers", "env": sync, "workers": cfg.workers},
+        {
+            "name": "gthread",
+            "title": f"gthread, {workers} workers x {threads} threads",
+            "env": gthread,
+            "workers": workers,
+        },
+    ]
+
+
+def run_workers_section(*, fx: Fixture, env: dict, cfg, log) -> dict:
+    """The load test's mix at the load width under each worker model, one server at a time:
+    a warm-up, a measured run, the writes undone."""
+    from .server import Gunicorn
+
+    if not wrk.available():
+        return {"not_measured": "wrk is not installed (apt-get install -y wrk)"}
+    data, skipped = build_mix(fx)
+    if not data["ops"]:
+        return {"not_measured": "no endpoint of the mix exists yet", "skipped": skipped}
+    SCRATCH_DIR.mkdir(parents=True, exist_ok=True)
+    data_file = SCRATCH_DIR / "mix_data_workers.lua"
+    data_file.write_text("return " + _lua(data) + "\n")
+    rows = []
+    for model in worker_models(cfg):
+        since = datetime.now(UTC)
+        with Gunicorn(
+            {**env, **model["env"]}, f"workers-{model['name']}", log=log, workers=model["workers"]
+        ) as server:
+            wrk.run(
+                server.url("/"), connections=cfg.load_connections, duration=cfg.workers_warmup,
+                script=wrk.MIX_LUA, script_args=[data_file, 0],
+            )  # fmt: skip
+            result = wrk.run(
+                server.url("/"), connections=cfg.load_connections, duration=cfg.workers_duration,
+                script=wrk.MIX_LUA, script_args=[data_file, REVIEW_PAIRS // 2],
+            )  # fmt: skip
+            processes = len(server.worker_pids())
+            server_errors = server.error_lines()[:20]
+        bad = result["s4xx"] + result["s5xx"] + result["errors"] - result["errors_status"]
+        rows.append(
+            {
+                "model": model["name"],
+                "title": model["title"],
+                "worker_processes": processes,
+                "threads": int(model["env"]["API_THREADS"]),
+                "requests": result["requests"],
+                "rps": result["rps"],
+                "p50_ms": result["p50_ms"],
+                "p95_ms": result["p95_ms"],
+                "p99_ms": result["p99_ms"],
+                "errors": bad,
+                "undone": undo_writes(fx, since),
+                "server_errors": server_errors,
+            }
+        )
+        log(f"  {model['title']}: {result['rps']} req/s, p95 {result['p95_ms']} ms")
+    return {
+        "connections": cfg.load_connections,
+        "warmup_s": cfg.workers_warmup,
+        "duration_s": cfg.workers_duration,
+        "rows": rows,
     }

@@ -2,14 +2,20 @@
 -- DATA_FILE (written by bench/load.py) returns the operations with their weights, the
 -- agent ids and category slugs in popularity order, search terms and user tokens.
 -- Agents, categories and searches are drawn Zipf-distributed (s = 1): rank k is picked with
--- probability proportional to 1/k. Non-2xx/3xx responses are counted here.
+-- probability proportional to 1/k. Non-2xx/3xx responses are counted here, and the requests
+-- sent per operation (`op_requests`, printed as "ops").
+-- An operation with a `kind` ("review", "install") takes (user, agent) pairs in turn from
+-- data[kind .. "_users"] / data[kind .. "_agents"]: pairs that had no review (installation)
+-- yet, so a POST never conflicts or repeats. bench/endpoints.py measures the writes alone
+-- with such a one-operation mix.
 
 local data
 local cdfs = {}
 local op_cdf = {}
-local review_seq = 0
+local pair_seq = 0
 -- Counters are globals of each thread's Lua state: done() reads them with thread:get().
 s2xx, s3xx, s4xx, s5xx, cache_hit, cache_miss = 0, 0, 0, 0, 0, 0
+op_requests = {}
 local threads = {}
 
 local function zipf_cdf(n)
@@ -48,8 +54,8 @@ end
 
 init = function(args)
   data = dofile(args[1])
-  -- A second run (after the warm-up) starts further along the review pairs.
-  review_seq = tonumber(args[2] or "0")
+  -- A second run (after the warm-up) starts further along the pairs.
+  pair_seq = tonumber(args[2] or "0")
   math.randomseed(data.seed or 1)
   local total = 0
   for _, op in ipairs(data.ops) do total = total + op.weight end
@@ -65,15 +71,21 @@ request = function()
   local headers = { ["Accept"] = "application/json" }
   local body = nil
   local path
-  if op.kind == "review" then
-    -- Precomputed (user, agent) pairs that have no review yet: a POST never gets a 409.
-    local k = (review_seq % #data.review_agents) + 1
-    review_seq = review_seq + 1
-    headers["Authorization"] = "Token " .. data.tokens[data.review_users[k]]
+  op_requests[op.name] = (op_requests[op.name] or 0) + 1
+  if op.kind then
+    -- Precomputed (user, agent) pairs with no review (installation) yet: no 409, no repeat.
+    local users, agents = data[op.kind .. "_users"], data[op.kind .. "_agents"]
+    local k = (pair_seq % #agents) + 1
+    pair_seq = pair_seq + 1
+    headers["Authorization"] = "Token " .. data.tokens[users[k]]
     headers["Content-Type"] = "application/json"
-    body = string.format('{"rating": %d, "title": "Bench review", "body": "Measured."}',
-      math.random(1, 5))
-    path = string.format(op.path, data.review_agents[k])
+    if op.kind == "review" then
+      body = string.format('{"rating": %d, "title": "Bench review", "body": "Measured."}',
+        math.random(1, 5))
+    else
+      body = "{}"
+    end
+    path = string.format(op.path, agents[k])
   else
     local value = op.pick and (op.zipf and zipf(op.pick) or uniform(op.pick)) or nil
     path = value and string.format(op.path, value) or op.path
@@ -99,18 +111,23 @@ end
 
 done = function(summary, latency, requests)
   local totals = { s2xx = 0, s3xx = 0, s4xx = 0, s5xx = 0, cache_hit = 0, cache_miss = 0 }
+  local ops = {}
   for _, thread in ipairs(threads) do
     for k, _ in pairs(totals) do totals[k] = totals[k] + (thread:get(k) or 0) end
+    for name, n in pairs(thread:get("op_requests") or {}) do ops[name] = (ops[name] or 0) + n end
   end
+  local parts = {}
+  for name, n in pairs(ops) do table.insert(parts, string.format('"%s":%d', name, n)) end
   local e = summary.errors
   io.write(string.format(
     'BENCH_JSON {"requests":%d,"duration_us":%d,"bytes":%d,"p50_us":%d,"p95_us":%d,' ..
     '"p99_us":%d,"max_us":%d,"mean_us":%.1f,"errors_connect":%d,"errors_read":%d,' ..
     '"errors_write":%d,"errors_status":%d,"errors_timeout":%d,"s2xx":%d,"s3xx":%d,' ..
-    '"s4xx":%d,"s5xx":%d,"cache_hit_header":%d,"cache_miss_header":%d}\n',
+    '"s4xx":%d,"s5xx":%d,"cache_hit_header":%d,"cache_miss_header":%d,"ops":{%s}}\n',
     summary.requests, summary.duration, summary.bytes,
     latency:percentile(50), latency:percentile(95), latency:percentile(99),
     latency.max, latency.mean,
     e.connect, e.read, e.write, e.status, e.timeout,
-    totals.s2xx, totals.s3xx, totals.s4xx, totals.s5xx, totals.cache_hit, totals.cache_miss))
+    totals.s2xx, totals.s3xx, totals.s4xx, totals.s5xx, totals.cache_hit, totals.cache_miss,
+    table.concat(parts, ",")))
 end

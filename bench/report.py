@@ -1,5 +1,7 @@
 """bench/results/REPORT.md from results.json: the report's tables, before / after / improvement."""
 
+from .config import READ_SCOPES
+
 REPORT_FIGURES = {
     # What the origin report measured (issue 7), for the "report" column.
     "search_query_ms": 95,
@@ -41,98 +43,128 @@ def _target(name, measured_text, met, note="") -> dict:
     return {"target": name, "measured": measured_text, "met": met, "note": note}
 
 
+SHARED_HIT_GOAL = 0.95
+CACHEABLE_HIT_GOAL = 0.85
+
+
+def _not_run(section: str) -> str:
+    return f"not measured (section {section} not run)"
+
+
 def evaluate_targets(results: dict) -> list[dict]:
-    """Each target of issue 7 with met / missed / not measured."""
+    """Each target of the read-path issue (issue 13) with met / missed / not measured."""
     sections = results.get("sections", {})
     out = []
-    endpoints = _rows_by_key(sections.get("endpoints"))
-    n = (sections.get("endpoints") or {}).get("connections", [1, None])[-1]
-    for key in ("agent_list", "featured", "stats", "agent_detail", "page_home", "page_agent"):
-        row = endpoints.get(key)
-        name = f"cached {key}: >= 0.85x floor req/s, p50 < 2 ms at 1 connection"
-        if not row or "not_measured" in row:
-            out.append(_target(name, (row or {}).get("not_measured", "not measured"), None))
+    e = sections.get("endpoints") or {}
+    endpoints = _rows_by_key(e)
+    n = (e.get("connections") or [1])[-1]
+
+    # Cached hits: every endpoint and page.
+    for row in e.get("rows", []) or [{"title": "every endpoint and page", "not_measured": None}]:
+        name = f"cached {row['title']}: >= 1.0x floor req/s at {n} conn., p50 < 1 ms at 1"
+        if "not_measured" in row:
+            out.append(_target(name, row["not_measured"] or _not_run("endpoints"), None))
             continue
         ratio = row[f"c{n}"]["ours_warm"]["ratio_to_floor"]
         p50 = row["c1"]["ours_warm"]["p50_ms"]
-        met = None if ratio is None else ratio >= 0.85 and p50 < 2
-        out.append(_target(name, f"{ratio}x, p50 {_ms(p50)} ms", met))
-    row = endpoints.get("agent_list")
-    if row and "not_measured" not in row:
+        met = None if ratio is None else ratio >= 1.0 and p50 < 1
+        out.append(_target(name, f"{_x(ratio)}, p50 {_ms(p50)} ms", met))
+
+    # Uncached reads and the writes.
+    for key, title in (
+        ("agent_list", "agent list"),
+        ("agent_detail", "agent detail"),
+        ("my_installations", "my installations"),
+    ):
+        row = endpoints.get(key)
+        name = f"uncached {title}: >= 0.30x floor req/s at {n} conn."
+        if not row or "not_measured" in row:
+            reason = (row or {}).get("not_measured") or (
+                "not measured" if e else _not_run("endpoints")
+            )
+            out.append(_target(name, reason, None))
+            continue
         ratio = row[f"c{n}"]["ours_uncached"]["ratio_to_floor"]
         naive = row[f"c{n}"].get("naive", {}).get("ratio_to_floor")
         out.append(
             _target(
-                "uncached agent list >= 0.30x floor",
-                f"{ratio}x (naive DRF: {naive}x)",
+                name,
+                f"{_x(ratio)} (naive DRF: {_x(naive)})",
                 None if ratio is None else ratio >= 0.30,
             )
         )
+    writes = {w["key"]: w for w in e.get("writes", []) or []}
+    for key in ("install", "review"):
+        name = f"{key} POST: >= 0.20x floor req/s at {n} conn."
+        row = writes.get(key)
+        if not row or "not_measured" in row:
+            reason = (row or {}).get("not_measured") or (
+                "not measured" if e else _not_run("endpoints")
+            )
+            out.append(_target(name, reason, None))
+            continue
+        ratio = row[f"c{n}"]["ours"]["ratio_to_floor"]
+        bad = row["statuses"]["s4xx"] + row["statuses"]["s5xx"]
+        measured = f"{_x(ratio)} ({row[f'c{n}']['ours']['rps']:.0f} req/s)"
+        if bad:
+            measured += f", {bad} non-2xx"
+        out.append(_target(name, measured, None if ratio is None else ratio >= 0.20))
+
+    # Search.
     row = endpoints.get("search")
+    name = "search uncached, 1 connection: p50 < 15 ms (bench data)"
     if row and "not_measured" not in row:
         p50 = row["c1"]["ours_uncached"]["p50_ms"]
-        out.append(
-            _target(
-                "search p50 < 15 ms, 1 connection (uncached)",
-                f"{_ms(p50)} ms (warm {_ms(row['c1']['ours_warm']['p50_ms'])} ms)",
-                p50 < 15,
-            )
-        )
+        out.append(_target(name, f"{_ms(p50)} ms", p50 < 15))
     else:
-        out.append(_target("search p50 < 15 ms", "not measured", None))
-    row = endpoints.get("stats")
-    if row and "not_measured" not in row:
-        warm, cold = row["c1"]["ours_warm"]["p50_ms"], row["cold"]["p50_ms"]
-        out.append(_target("stats < 2 ms warm", f"{_ms(warm)} ms", warm < 2))
-        out.append(_target("stats < 20 ms cold", f"{_ms(cold)} ms", cold < 20))
-    queries = sections.get("query") or {}
-    for row in queries.get("rows", []):
-        if not row.get("report_row", True):
-            continue
-        ms = row["ours"]["median_ms"]
-        out.append(_target(f"query '{row['title']}' < 5 ms", f"{_ms(ms)} ms", ms < 5))
-    depth = queries.get("depth")
-    if depth:
-        ratio = depth["cursor_deep_over_first"]
-        out.append(
-            _target(
-                f"cursor page {depth['deep_page']} within 1.2x of page 1",
-                f"{ratio}x (OFFSET: {depth['offset_deep_over_first']}x)",
-                ratio is not None and ratio <= 1.2,
-            )
-        )
+        reason = (row or {}).get("not_measured") or ("not measured" if e else None)
+        out.append(_target(name, reason or _not_run("endpoints"), None))
+    growth = (sections.get("scale") or {}).get("growth_10x_over_bench") or {}
+    name = "search uncached at 10x data: p50 <= 1.5x bench"
+    if "endpoint_search" in growth:
+        ratio = growth["endpoint_search"]
+        query = growth.get("query_search")
+        out.append(_target(name, f"{_x(ratio)} (its queries: {_x(query)})", ratio <= 1.5))
+    else:
+        out.append(_target(name, "not measured (the scale section runs with --with-10x)", None))
+
+    # The load test.
     load = sections.get("load") or {}
     if "rps" in load:
-        hit = (load.get("cache") or {}).get("hit_rate")
+        cache = load.get("cache") or {}
+        scopes = cache.get("scopes") or {}
+        shared = scopes.get("shared") or {}
+        floor_ratio = load.get("ratio_to_floor")
+        c = load["connections"]
         out += [
             _target(
-                "load: 0 errors", f"{load['errors']} of {load['requests']}", load["errors"] == 0
+                f"load mix, {c} conn.: >= 1,000 req/s",
+                f"{load['rps']:.0f} req/s ({_x(floor_ratio)} the floor's "
+                f"{(load.get('floor') or {}).get('rps', 0):.0f} req/s at {c} conn.)",
+                load["rps"] >= 1000,
             ),
-            _target("load: p95 < 100 ms", f"{_ms(load['p95_ms'])} ms", load["p95_ms"] < 100),
-            _target("load: p99 < 200 ms", f"{_ms(load['p99_ms'])} ms", load["p99_ms"] < 200),
-            _target("load: >= 1,000 req/s", f"{load['rps']:.0f}", load["rps"] >= 1000),
+            _target("load mix: p95 < 100 ms", f"{_ms(load['p95_ms'])} ms", load["p95_ms"] < 100),
+            _target("load mix: p99 < 200 ms", f"{_ms(load['p99_ms'])} ms", load["p99_ms"] < 200),
             _target(
-                "load: cache hit rate >= 90 %",
-                _pct(hit),
-                None if hit is None else hit >= 0.90,
-                (load.get("cache") or {}).get("source", ""),
+                "load mix: 0 errors", f"{load['errors']} of {load['requests']}", load["errors"] == 0
             ),
         ]
-    else:
-        out.append(_target("load test targets", load.get("not_measured", "not measured"), None))
-    for row in (sections.get("compression") or {}).get("rows", []):
-        # The report's figures are for a 20-agent listing; smaller bodies are shown, not judged.
-        if "not_measured" in row or row["key"] not in ("agent_list", "search"):
-            continue
-        for codec, goal in (("brotli", 0.74), ("gzip", 0.68)):
-            saving = row[f"{codec}_saving"]
-            out.append(
-                _target(
-                    f"{codec} >= {goal:.0%} smaller: {row['key']}",
-                    _pct(saving) if saving is not None else "served uncompressed",
-                    saving is not None and saving >= goal,
-                )
+        out.append(_shared_target(shared))
+        hit = cache.get("hit_rate")
+        namespaces = (cache.get("per_namespace") or {}).items()
+        per_ns = ", ".join(f"{ns} {_pct(v.get('hit_rate'))}" for ns, v in namespaces)
+        out.append(
+            _target(
+                "load mix: hit rate of all cacheable reads >= 85 %",
+                f"{_pct(hit)}" + (f" ({per_ns})" if per_ns else ""),
+                None if hit is None else hit >= CACHEABLE_HIT_GOAL,
+                cache.get("source", ""),
             )
+        )
+    else:
+        reason = load.get("not_measured") or _not_run("load")
+        out.append(_target("load mix targets (req/s, p95, p99, errors, hit rates)", reason, None))
+
     mem = sections.get("memory") or {}
     if mem.get("max_rss_mb") is not None:
         out.append(
@@ -140,11 +172,32 @@ def evaluate_targets(results: dict) -> list[dict]:
                 "RSS per worker < 150 MB", f"max {mem['max_rss_mb']} MB", mem["max_rss_mb"] < 150
             )
         )
-    growth = (sections.get("scale") or {}).get("growth_10x_over_bench")
-    if growth:
-        for key, ratio in growth.items():
-            out.append(_target(f"flat at 10x data: {key} (<= 1.5x)", f"{ratio}x", ratio <= 1.5))
+    else:
+        out.append(_target("RSS per worker < 150 MB", _not_run("memory"), None))
     return out
+
+
+def _shared_target(shared: dict) -> dict:
+    """Shared reads' hit rate: exact when no namespace mixes shared and per-user reads,
+    otherwise bounds (see bench.load.scope_hit_rates) and the namespaces' own figure."""
+    name = "load mix: hit rate of shared reads >= 95 %"
+    low, high = shared.get("hit_rate_low"), shared.get("hit_rate_high")
+    whole = shared.get("hit_rate_namespaces")
+    if low is None:
+        return _target(name, "not measured (no per-namespace cache metrics)", None)
+    namespaces = " + ".join(shared.get("namespaces", []))
+    if low == high:
+        return _target(name, f"{_pct(low)} ({namespaces})", low >= SHARED_HIT_GOAL)
+    # The namespaces' figure counts the signed-in (per-user) agent detail as shared: a lower
+    # estimate as long as per-user copies hit less often than shared ones.
+    met = low >= SHARED_HIT_GOAL or (whole is not None and whole >= SHARED_HIT_GOAL)
+    return _target(
+        name,
+        f"{_pct(whole)} ({namespaces}, signed-in agent detail included); anonymous only: "
+        f"between {_pct(low)} and {_pct(high)}",
+        met,
+        "judged on the namespaces' figure or the lower bound, whichever is higher",
+    )
 
 
 def _mark(met) -> str:
@@ -185,11 +238,21 @@ def render(results: dict) -> str:
 
     targets = results.get("targets", [])
     if targets:
-        lines += ["## Targets (issue 7)", ""]
+        lines += [
+            "## Targets (issue 13, the read path)",
+            "",
+            "All from this run. Ratios are req/s over the floor's (a trivial view, `/floor/`, "
+            "behind the full middleware) in the same rounds, as the machine is noisy.",
+            "",
+        ]
         lines += _table(
             ["Target", "Measured", "Result"],
-            [[t["target"], t["measured"], _mark(t["met"])] for t in targets],
-        )
+            [
+                [t["target"], t["measured"] + (f" ({t['note']})" if t.get("note") else ""),
+                 _mark(t["met"])]
+                for t in targets
+            ],
+        )  # fmt: skip
         met = sum(1 for t in targets if t["met"])
         missed = sum(1 for t in targets if t["met"] is False)
         lines += [f"{met} met, {missed} missed, {len(targets) - met - missed} not measured.", ""]
@@ -312,6 +375,36 @@ def render(results: dict) -> str:
             ],
             rows,
         )
+        writes = [w for w in e.get("writes", []) if "not_measured" not in w]
+        if writes:
+            lines += [
+                "### Writes (POST, signed in)",
+                "",
+                "wrk posts through bench/mix.lua with a one-operation mix: each request a "
+                "(bench user, agent) pair with no installation (review) yet, so every POST "
+                "creates one (201); production server (cache on: each write retires the copies "
+                "it changes); interleaved with the floor; removed afterwards through the services.",
+                "",
+            ]
+            lines += _table(
+                ["Write", "p50 / p99 at 1 conn. (ms)", f"req/s at {n} conn.", "Ratio to floor",
+                 "Floor", "Statuses"],
+                [
+                    [
+                        w["title"],
+                        f"{_ms(w['c1']['ours']['p50_ms'])} / {_ms(w['c1']['ours']['p99_ms'])}",
+                        f"{w[f'c{n}']['ours']['rps']:.0f}",
+                        _x(w[f"c{n}"]["ours"]["ratio_to_floor"]),
+                        f"{w[f'c{n}']['floor']['rps']:.0f}",
+                        ", ".join(f"{k} {v}" for k, v in w["statuses"].items() if v)
+                        + (f" ({w['note']})" if w.get("note") else ""),
+                    ]
+                    for w in writes
+                ],
+            )  # fmt: skip
+        for w in e.get("writes", []):
+            if "not_measured" in w:
+                lines += [f"{w['title']}: not measured: {w['not_measured']}.", ""]
         failures = [
             f"{r['title']} / {variant} at {level}: {data['errors']} of {data['requests']}"
             for r in e["rows"]
@@ -348,13 +441,38 @@ def render(results: dict) -> str:
                     f"{_pct(load['error_rate'])} ({load['errors']} of {load['requests']})",
                 ],
                 ["Cache hit rate", _pct(REPORT_FIGURES["hit_rate"]), _pct(cache.get("hit_rate"))],
+                [
+                    f"Floor at {load['connections']} connections, right after (req/s)",
+                    "-",
+                    f"{(load.get('floor') or {}).get('rps', 0):.0f}",
+                ],
+                ["Mix / floor (req/s)", "-", _x(load.get("ratio_to_floor"))],
             ],
         )
         warmup_s = results.get("config", {}).get("load_warmup_s", "?")
-        per_ns = ", ".join(
-            f"{ns} {_pct(v.get('hit_rate'))}"
+        readers = {}
+        for op, (namespace, scope) in READ_SCOPES.items():
+            readers.setdefault(namespace, []).append(
+                f"{op} ({scope.replace('_', '-')}, {load.get('requests_by_op', {}).get(op, 0)})"
+            )
+        ns_rows = [
+            [ns, f"{v['hits']:.0f}", f"{v['misses']:.0f}", _pct(v["hit_rate"]),
+             ", ".join(readers.get(ns, ["-"]))]
             for ns, v in (cache.get("per_namespace") or {}).items()
-        )
+        ]  # fmt: skip
+        scopes = cache.get("scopes") or {}
+        scope_rows = [
+            [
+                name,
+                " + ".join(v["namespaces"]),
+                v["lookups"],
+                _pct(v["hit_rate_namespaces"]),
+                _pct(v["hit_rate_low"])
+                if v["hit_rate_low"] == v["hit_rate_high"]
+                else f"{_pct(v['hit_rate_low'])} to {_pct(v['hit_rate_high'])}",
+            ]
+            for name, v in scopes.items()
+        ]
         lines += [
             f"Mix ({load['write_share']:.0%} writes, Zipf popularity): {mix}.",
             "",
@@ -362,8 +480,31 @@ def render(results: dict) -> str:
             f"({load['warmup_requests']} requests over {warmup_s} s): the steady state, not "
             "the first seconds after a deployment.",
             "",
-            f"Hit rate by namespace: {per_ns or '-'}.",
-            "",
+        ]
+        if ns_rows:
+            lines += ["Cache look-ups over the measured run, by namespace (the app's metrics):", ""]
+            lines += _table(
+                ["Namespace", "Hits", "Misses", "Hit rate",
+                 "Read by (scope, requests sent in the run)"],
+                ns_rows,
+            )  # fmt: skip
+        if scope_rows:
+            lines += [
+                "Shared copies (made for everyone) and per-user ones. The app sends no cache "
+                "header (X-Cache) to count by response, and its metrics count by namespace: "
+                "`agent` holds both the anonymous detail (shared) and the signed-in one (per "
+                "user, policy per_user=True). Its look-ups are split by the mix's own count "
+                "of requests per operation; its hits cannot be, so the scope's own rate is "
+                "given as bounds (at worst every hit went to the other scope, at best all to "
+                "this one) beside the plain rate of the namespaces it reads.",
+                "",
+            ]
+            lines += _table(
+                ["Scope", "Namespaces", "Look-ups (est.)", "Hit rate of the namespaces",
+                 "Hit rate of the scope's own reads"],
+                scope_rows,
+            )  # fmt: skip
+        lines += [
             f"Status classes: {load['status']}; socket errors: {load['socket_errors']}.",
             "",
             f"Cache hit rate source: {cache.get('source', '-')}",
@@ -384,6 +525,28 @@ def render(results: dict) -> str:
             ]
     else:
         lines += [_section_missing(results, "load", load), ""]
+
+    workers = s.get("workers")
+    lines += ["## 3b. Worker model (the load mix under sync and gthread workers)", ""]
+    if workers and workers.get("rows"):
+        lines += [
+            f"The same mix at {workers['connections']} connections, one fresh server per model: "
+            f"{workers['warmup_s']} s of warm-up, then {workers['duration_s']} s measured, the "
+            "writes undone. sync workers close every connection after its response; gthread "
+            "keeps them alive (keepalive 5 s).",
+            "",
+        ]
+        lines += _table(
+            ["Model", "Processes x threads", "req/s", "p50 (ms)", "p95 (ms)", "p99 (ms)", "Errors"],
+            [
+                [r["title"], f"{r['worker_processes']} x {r['threads']}", f"{r['rps']:.0f}",
+                 _ms(r["p50_ms"]), _ms(r["p95_ms"]), _ms(r["p99_ms"]),
+                 f"{r['errors']} of {r['requests']}"]
+                for r in workers["rows"]
+            ],
+        )  # fmt: skip
+    else:
+        lines += [_section_missing(results, "workers", workers), ""]
 
     lines += ["## 4. Compression, memory, scale", ""]
     comp = s.get("compression")
@@ -471,6 +634,9 @@ def render(results: dict) -> str:
         "broad searches dominate (pessimistic for search). Signed-in requests use 200 seeded "
         "users' tokens; reviews go to (user, agent) pairs without a review, so no 409 is "
         "expected. Writes are undone afterwards through the services.",
+        "- The hit path's per-client budget (RESPONSE_CACHE_HIT_RATE) is raised like the "
+        "throttles: every request comes from one address. The hit path itself and "
+        "COUNTER_STALENESS (30 s) keep their defaults.",
         "- gunicorn's `max_requests` recycling (production setting) stays on: a recycled "
         "worker's first requests are part of the figures.",
         "",

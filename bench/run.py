@@ -89,6 +89,9 @@ def main(argv=None) -> int:
             "load_connections": cfg.load_connections,
             "load_duration_s": cfg.load_duration,
             "load_warmup_s": cfg.load_warmup,
+            "workers_warmup_s": cfg.workers_warmup,
+            "workers_duration_s": cfg.workers_duration,
+            "gthread": f"{cfg.gthread_workers} workers x {cfg.gthread_threads} threads",
             "query_runs": cfg.query_runs,
             "cold_samples": cfg.cold_samples,
         },
@@ -108,7 +111,7 @@ def main(argv=None) -> int:
     results["fixture"] = fx.as_dict()
     results["data"] = _data_description()
     env = _env(cfg)
-    needs_server = {"endpoints", "load", "compression", "memory"} & set(cfg.sections)
+    needs_server = {"endpoints", "load", "compression", "memory", "workers"} & set(cfg.sections)
     if needs_server and not cfg.smoke:
         collectstatic(env, log=_log)
 
@@ -163,6 +166,8 @@ def main(argv=None) -> int:
         for srv in servers.values():
             if srv.error_lines():
                 results.setdefault("server_errors", {})[srv.name] = srv.error_lines()[:20]
+    # Its own servers, one at a time, once the others are gone.
+    section("workers", lambda: load.run_workers_section(fx=fx, env=env, cfg=cfg, log=_log))
     section("scale", lambda: scale.run_section(fx=fx, cfg=cfg, log=_log))
 
     results["machine"] = machine.describe(

@@ -20,6 +20,11 @@ if isinstance(_rest, dict) and _rest.get("DEFAULT_THROTTLE_RATES"):
         "DEFAULT_THROTTLE_RATES": dict.fromkeys(_rest["DEFAULT_THROTTLE_RATES"], "1000000/second"),
     }
 
+# The same for the hit path's per-client budget (RESPONSE_CACHE_HIT_RATE hits per second per
+# address and process, then Django's throttles count the requests): one address here stands
+# for a hundred clients. The hit path itself and COUNTER_STALENESS keep their defaults.
+RESPONSE_CACHE_HIT_RATE = 1_000_000
+
 # The load is plain HTTP on the loopback: a TLS redirect would measure redirects.
 SECURE_SSL_REDIRECT = False
 

@@ -36,8 +36,10 @@ def run(url, *, connections, duration, headers=(), script=STATS_LUA, script_args
     if script_args:
         cmd += ["--", *map(str, script_args)]
     done = subprocess.run(  # noqa: S603
-        cmd, capture_output=True, text=True, timeout=duration + 60, check=True
+        cmd, capture_output=True, text=True, timeout=duration + 60, check=False
     )
+    if done.returncode:
+        raise RuntimeError(f"wrk exited {done.returncode}:\n{done.stdout}\n{done.stderr}")
     line = next((ln for ln in done.stdout.splitlines() if ln.startswith("BENCH_JSON ")), None)
     if line is None:
         raise RuntimeError(f"wrk printed no BENCH_JSON line:\n{done.stdout}\n{done.stderr}")

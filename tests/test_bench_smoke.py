@@ -38,9 +38,16 @@ def test_smoke_run_writes_the_report_and_every_figure(smoke):
     out, results = smoke
     assert results["smoke"] is True
     assert results["errors"] == {}
-    assert set(results["sections"]) == {"query", "endpoints", "load", "compression", "memory"}
+    assert set(results["sections"]) == {
+        "query",
+        "endpoints",
+        "load",
+        "compression",
+        "memory",
+        "workers",
+    }
     report = (out / "REPORT.md").read_text()
-    for heading in ("## Machine", "## Targets (issue 7)", "## 1. Queries", "## 2. Endpoints"):
+    for heading in ("## Machine", "## Targets (issue 13", "## 1. Queries", "## 2. Endpoints"):
         assert heading in report
     assert results["machine"]["cores"] >= 1
     assert results["machine"]["postgresql"]
@@ -86,8 +93,18 @@ def test_endpoint_and_load_sections_measure_against_the_floor(smoke):
         # Review pairs are chosen so that no POST conflicts: any 4xx/5xx is a real error.
         assert load["status"]["s4xx"] == load["status"]["s5xx"] == 0, load["status"]
         assert load["cache"]["source"]
+        assert load["floor"]["rps"] > 0 and load["ratio_to_floor"] > 0
+        assert load["requests_by_op"]  # the mix's own count of requests per operation
     memory = results["sections"]["memory"]
     assert memory["workers"] and all(w["VmRSS_mb"] > 0 for w in memory["workers"])
+    # Every POST of the write runs created something: no repeat, no conflict.
+    for write in results["sections"]["endpoints"]["writes"]:
+        assert write["statuses"]["s4xx"] == write["statuses"]["s5xx"] == 0, write["statuses"]
+        assert write["c1"]["ours"]["ratio_to_floor"] > 0
+    models = {r["model"]: r for r in results["sections"]["workers"]["rows"]}
+    assert set(models) == {"sync", "gthread"}
+    assert models["gthread"]["threads"] > 1
+    assert all(r["rps"] > 0 and r["errors"] == 0 for r in models.values())
 
 
 # --- the harness's pure parts, on both backends ---------------------------------------------
@@ -156,3 +173,26 @@ def test_review_pairs_of_the_mix_never_repeat_or_hit_an_existing_review(db):
     assert len(pairs) == 3 * 4 - 1  # every free pair once, then no more
     assert len(set(pairs)) == len(pairs)
     assert (users[0].pk, agents[0].pk) not in pairs
+
+
+def test_shared_and_per_user_hit_rates_split_a_mixed_namespace_by_the_mix_counts():
+    from bench.load import scope_hit_rates
+
+    per_namespace = {
+        "lists": {"hits": 90, "misses": 10},  # shared reads only: exact
+        "agent": {"hits": 80, "misses": 20},  # anonymous (shared) and signed-in (per user)
+        "user": {"hits": 5, "misses": 5},  # per-user reads only: exact
+    }
+    sent = {"agent_detail": 80, "agent_detail_signed_in": 20, "agent_list": 100}
+    sent["my_installations"] = 10
+    rates = scope_hit_rates(per_namespace, sent)
+    shared = rates["shared"]
+    assert shared["namespaces"] == ["lists", "agent"] and shared["lookups"] == 180
+    # At worst the 20 signed-in look-ups all hit, at best they all missed.
+    assert shared["hit_rate_low"] == round((90 + 60) / 180, 4)
+    assert shared["hit_rate_high"] == round((90 + 80) / 180, 4)
+    assert shared["hit_rate_namespaces"] == round(170 / 200, 4)
+    per_user = rates["per_user"]
+    assert per_user["lookups"] == 30
+    assert per_user["hit_rate_low"] == round(5 / 30, 4)
+    assert per_user["hit_rate_high"] == round(25 / 30, 4)
