@@ -46,7 +46,7 @@ import re
 from django.db import connection
 from django.db.models import BooleanField, Case, F, FloatField, Q, Value, When
 from django.db.models.expressions import RawSQL
-from django.db.models.functions import Cast, Least, Ln, Lower
+from django.db.models.functions import Cast, Greatest, Least, Ln, Lower
 from django.db.models.lookups import Exact
 
 from . import caching
@@ -99,7 +99,8 @@ def _quality():
         + Value(RATING_PRIOR * RATING_PRIOR_WEIGHT)
     ) / (Cast(F("rating_count"), FloatField()) + Value(RATING_PRIOR_WEIGHT))
     installs = Least(
-        Ln(Cast(F("install_count"), FloatField()) + Value(1.0)) / Value(INSTALLS_SCALE),
+        Ln(Cast(Greatest(F("install_count"), Value(0)), FloatField()) + Value(1.0))
+        / Value(INSTALLS_SCALE),
         Value(1.0),
     )
     return Value(0.6) + Value(0.25) * bayes / Value(5.0) + Value(0.15) * installs

@@ -14,10 +14,11 @@ SQLite skips every step and computes `_quality()` in its queries.
 
 from django.db import migrations
 
-# `marketplace.search._quality()` in SQL, frozen here as migrations are.
+# `marketplace.search._quality()` in SQL, frozen here as migrations are. GREATEST: a negative
+# count must fail the table's CHECK constraint, not the logarithm first.
 QUALITY_SQL = (
     "0.6 + 0.25 * ((rating_average * rating_count + 17.5) / (rating_count::float8 + 5.0)) / 5.0"
-    " + 0.15 * LEAST(LN(install_count::float8 + 1.0) / 11.51293546492023, 1.0)"
+    " + 0.15 * LEAST(LN(GREATEST(install_count, 0)::float8 + 1.0) / 11.51293546492023, 1.0)"
 )
 
 FORWARDS = [
