@@ -22,13 +22,16 @@ def _own(request, pk):
 
 
 # Entries name their agent: an agent's rename (a listings change) retires them too.
-@cached_response(
+own_entries = cached_response(
     "user",
     ttl=caching.USER_TTL,
     per_user=True,
     depends_on=[caching.CATALOG_NS],
     follows_activity=False,  # installs and reviews show nowhere here
 )
+
+
+@own_entries
 @login_required
 @require_safe
 def entry_list(request):
@@ -54,13 +57,7 @@ def entry_list(request):
     return render(request, "knowledge/entry_list.html", context, status=status)
 
 
-@cached_response(
-    "user",
-    ttl=caching.USER_TTL,
-    per_user=True,
-    depends_on=[caching.CATALOG_NS],
-    follows_activity=False,  # installs and reviews show nowhere here
-)
+@own_entries
 @login_required
 @require_safe
 def entry_detail(request, pk):

@@ -52,23 +52,8 @@ CARD_FIELDS = (
 
 # A card's values() names: the lean read paths render these rows without model instances
 # (marketplace/api/lean.py). Foreign keys are never null, so the joins stay inner joins.
-CARD_VALUES = (
-    "id",
-    "slug",
-    "name",
-    "tagline",
-    "icon",
-    "rating_average",
-    "rating_count",
-    "install_count",
-    "is_featured",
-    "created_at",
-    "updated_at",
-    "category__slug",
-    "category__name",
-    "publisher__slug",
-    "publisher__name",
-    "publisher__verified",
+CARD_VALUES = tuple(
+    name for name in CARD_FIELDS if name not in ("is_active", "category__id", "publisher__id")
 )
 DETAIL_VALUES = (
     *CARD_VALUES,

@@ -9,7 +9,7 @@ serializer calls. The serializers stay the schema's description of these respons
 from django.urls import get_script_prefix
 
 from aios.renderers import lean_datetimes, lean_float
-from marketplace.managers import AUTHOR_VALUES, REVIEW_VALUES
+from marketplace.managers import AUTHOR_VALUES, CARD_VALUES, REVIEW_VALUES
 from marketplace.models import RATINGS, Agent
 
 from .serializers import _URL_MARKERS, _url_template
@@ -37,25 +37,7 @@ class Render:
 
 def _card_function(prefix: str):
     """card(row, render) for rows whose card columns carry `prefix` (installations: agent__)."""
-    k = {name: f"{prefix}{name}" for name in ("id", "slug", "name", "tagline", "icon")}
-    k.update(
-        {
-            name: f"{prefix}{name}"
-            for name in (
-                "rating_average",
-                "rating_count",
-                "install_count",
-                "is_featured",
-                "created_at",
-                "updated_at",
-                "category__slug",
-                "category__name",
-                "publisher__slug",
-                "publisher__name",
-                "publisher__verified",
-            )
-        }
-    )
+    k = {name: f"{prefix}{name}" for name in CARD_VALUES}
     (
         k_id,
         k_slug,
