@@ -438,19 +438,24 @@ class DjangoStore:
                 os.unlink(path)
 
 
-_stores: dict[int, object] = {}
+_stores: dict[tuple, object] = {}
 _stores_lock = threading.Lock()
 
 
 def store():
-    """The store for the default cache (one per cache object: Django keeps one per thread)."""
-    backend = caches["default"]
-    found = _stores.get(id(backend))
-    if found is None or found.backend is not backend:
+    """The store for the default cache: one per process and cache configuration, shared by
+    threads (Django builds a cache object per thread; the near copy must be one)."""
+    config = settings.CACHES["default"]
+    key = (config["BACKEND"], str(config.get("LOCATION")), config.get("KEY_PREFIX", ""))
+    found = _stores.get(key)
+    if found is None:
         with _stores_lock:
-            is_redis = hasattr(getattr(backend, "client", None), "get_client")
-            found = RedisStore(backend) if is_redis else DjangoStore(backend)
-            _stores[id(backend)] = found
+            found = _stores.get(key)
+            if found is None:
+                backend = caches["default"]
+                is_redis = hasattr(getattr(backend, "client", None), "get_client")
+                found = RedisStore(backend) if is_redis else DjangoStore(backend)
+                _stores[key] = found
     return found
 
 

@@ -8,6 +8,7 @@ services (counters stay exact), so every run starts from the same data.
 
 import itertools
 import json
+import os
 import random
 import time
 from datetime import UTC, datetime
@@ -349,10 +350,11 @@ def _read_only_run(data: dict, server, cfg, log) -> dict:
 
 
 def worker_models(cfg) -> list[dict]:
-    """gunicorn's sync workers (API_THREADS=1, the configured worker count) and gthread
+    """gunicorn's sync workers (API_THREADS=1, 2 x cores + 1 workers) and gthread
     (API_WORKERS x API_THREADS; gunicorn turns "sync" into gthread when threads > 1, and only
     gthread keeps connections alive: keepalive = 5 s)."""
-    sync = {"API_THREADS": "1"}
+    sync_workers = 2 * (os.cpu_count() or 1) + 1
+    sync = {"API_THREADS": "1", "API_WORKERS": str(sync_workers)}
     workers, threads = cfg.gthread_workers, cfg.gthread_threads
     gthread = {
         "API_WORKERS": str(workers),
@@ -361,7 +363,12 @@ def worker_models(cfg) -> list[dict]:
         "DATABASE_POOL_SIZE": str(threads),
     }
     return [
-        {"name": "sync", "title": "sync workers", "env": sync, "workers": cfg.workers},
+        {
+            "name": "sync",
+            "title": f"sync, {sync_workers} workers",
+            "env": sync,
+            "workers": sync_workers,
+        },
         {
             "name": "gthread",
             "title": f"gthread, {workers} workers x {threads} threads",

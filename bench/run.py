@@ -173,7 +173,7 @@ def main(argv=None) -> int:
     results["machine"] = machine.describe(
         database_url=cfg.database_url,
         redis_url=cfg.redis_url,
-        workers=workers or os.cpu_count() * 2 + 1,
+        workers=workers or os.cpu_count() + 1,  # gunicorn.conf.py (x API_THREADS threads)
     )
     results["finished_at"] = datetime.now(UTC).isoformat(timespec="seconds")
     results["targets"] = report.evaluate_targets(results)

@@ -82,7 +82,7 @@ class Gunicorn:
 
     def expected_workers(self) -> int:
         configured = self.env.get("API_WORKERS")
-        return int(configured) if configured else os.cpu_count() * 2 + 1
+        return int(configured) if configured else os.cpu_count() + 1  # gunicorn.conf.py
 
     def __exit__(self, *exc):
         if self.process and self.process.poll() is None:
