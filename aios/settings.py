@@ -151,7 +151,7 @@ RESPONSE_CACHE_HIT_PATH = env.bool("RESPONSE_CACHE_HIT_PATH", default=True)
 # through Django's throttles.
 RESPONSE_CACHE_HIT_RATE = env.int("RESPONSE_CACHE_HIT_RATE", default=200)
 # Per-process exact copy of hot cache keys (Redis client tracking); 0 turns it off.
-RESPONSE_CACHE_NEAR_BYTES = env.int("RESPONSE_CACHE_NEAR_BYTES", default=24 * 1024 * 1024)
+RESPONSE_CACHE_NEAR_BYTES = env.int("RESPONSE_CACHE_NEAR_BYTES", default=8 * 1024 * 1024)
 REDIS_URL = env("REDIS_URL", default="")
 
 if REDIS_URL:
