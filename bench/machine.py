@@ -54,6 +54,7 @@ def describe(*, database_url: str, redis_url: str, workers: int) -> dict:
         "redis": info.get("redis_version"),
         "load_generator": _wrk_version(),
         "gunicorn_workers": workers,
+        "gunicorn_threads": int(os.environ.get("API_THREADS") or 4),  # gunicorn.conf.py
         "note": (
             "Server, PostgreSQL, Redis and the load generator (wrk, one thread) share the same "
             "cores, so absolute figures understate a dedicated server; ratios measured in the "

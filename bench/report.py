@@ -227,7 +227,11 @@ def render(results: dict) -> str:
                 ],
                 ["Redis", m.get("redis")],
                 ["Python", m.get("python")],
-                ["gunicorn", f"{m.get('gunicorn_workers')} sync workers (aios/gunicorn.conf.py)"],
+                [
+                    "gunicorn",
+                    f"{m.get('gunicorn_workers')} workers x {m.get('gunicorn_threads', 1)} threads"
+                    " (aios/gunicorn.conf.py)",
+                ],
                 ["Load generator", f"{m.get('load_generator')}, 1 thread, same machine"],
                 ["Data", results.get("data", "")],
             ],
