@@ -212,15 +212,23 @@ def monitoring_snapshot(server) -> dict | None:
     return snapshot
 
 
-def run_section(*, fx: Fixture, server, cfg, log) -> dict:
+def _mix_file(fx: Fixture, name: str):
+    """(mix data, skipped endpoints, its Lua file), or (None, a not-measured result, None)."""
     if not wrk.available():
-        return {"not_measured": "wrk is not installed (apt-get install -y wrk)"}
+        return None, {"not_measured": "wrk is not installed (apt-get install -y wrk)"}, None
     data, skipped = build_mix(fx)
     if not data["ops"]:
-        return {"not_measured": "no endpoint of the mix exists yet", "skipped": skipped}
+        return None, {"not_measured": "no endpoint of the mix exists yet", "skipped": skipped}, None
     SCRATCH_DIR.mkdir(parents=True, exist_ok=True)
-    data_file = SCRATCH_DIR / "mix_data.lua"
+    data_file = SCRATCH_DIR / name
     data_file.write_text("return " + _lua(data) + "\n")
+    return data, skipped, data_file
+
+
+def run_section(*, fx: Fixture, server, cfg, log) -> dict:
+    data, skipped, data_file = _mix_file(fx, "mix_data.lua")
+    if data_file is None:
+        return skipped
 
     since = datetime.now(UTC)
     # Warm-up with the same mix: the first seconds after a deployment (every copy cold, the
@@ -383,14 +391,9 @@ def run_workers_section(*, fx: Fixture, env: dict, cfg, log) -> dict:
     a warm-up, a measured run, the writes undone."""
     from .server import Gunicorn
 
-    if not wrk.available():
-        return {"not_measured": "wrk is not installed (apt-get install -y wrk)"}
-    data, skipped = build_mix(fx)
-    if not data["ops"]:
-        return {"not_measured": "no endpoint of the mix exists yet", "skipped": skipped}
-    SCRATCH_DIR.mkdir(parents=True, exist_ok=True)
-    data_file = SCRATCH_DIR / "mix_data_workers.lua"
-    data_file.write_text("return " + _lua(data) + "\n")
+    _, skipped, data_file = _mix_file(fx, "mix_data_workers.lua")
+    if data_file is None:
+        return skipped
     rows = []
     for model in worker_models(cfg):
         since = datetime.now(UTC)

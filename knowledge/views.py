@@ -6,9 +6,8 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods, require_safe
 
 from aios.pagination import InvalidCursor, paginate_keyset
-from marketplace import caching
-from marketplace.caching import cached_response
 
+from .caching import own_entries
 from .forms import KnowledgeEntryForm, KnowledgeFilterForm
 from .models import KnowledgeEntry
 
@@ -19,16 +18,6 @@ ORDERING = ("updated_at", "desc")
 def _own(request, pk):
     entries = KnowledgeEntry.objects.owned_by(request.user).with_agent()
     return get_object_or_404(entries, pk=pk)
-
-
-# Entries name their agent: an agent's rename (a listings change) retires them too.
-own_entries = cached_response(
-    "user",
-    ttl=caching.USER_TTL,
-    per_user=True,
-    depends_on=[caching.CATALOG_NS],
-    follows_activity=False,  # installs and reviews show nowhere here
-)
 
 
 @own_entries

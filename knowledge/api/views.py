@@ -8,11 +8,11 @@ from rest_framework.permissions import IsAuthenticated
 
 from aios.pagination import KeysetPagination
 from aios.renderers import lean_renderers
+from aios.response_cache import CachedResponseMixin
 from knowledge.models import KnowledgeEntry
-from marketplace import caching
 from marketplace.api.views import errors, validated
-from marketplace.caching import CachedResponseMixin, cached_response
 
+from ..caching import own_entries
 from .serializers import KnowledgeEntrySerializer, KnowledgeFilterParams, entry_rows
 
 WRITE_ERRORS = errors(400, 401, 403, 404)
@@ -63,17 +63,7 @@ class KnowledgeEntryViewSet(CachedResponseMixin, viewsets.ModelViewSet):
     permission_classes = [IsAuthenticated]
     renderer_classes = lean_renderers()
     http_method_names = ["get", "post", "put", "patch", "delete", "head", "options"]
-    # Entries name their agent: an agent's rename (a listings change) retires them too.
-    cache_policies = dict.fromkeys(
-        ["list", "retrieve"],
-        cached_response(
-            "user",
-            ttl=caching.USER_TTL,
-            per_user=True,
-            depends_on=[caching.CATALOG_NS],
-            follows_activity=False,  # installs and reviews show nowhere here
-        ),
-    )
+    cache_policies = dict.fromkeys(["list", "retrieve"], own_entries)
 
     @cached_property
     def params(self) -> dict:

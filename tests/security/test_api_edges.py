@@ -6,27 +6,14 @@ from urllib.parse import urlencode
 
 import gunicorn.config
 import pytest
-from django.test import Client
 
 from knowledge.models import KnowledgeEntry
 from tests.factories import CategoryFactory
-from tests.security.seed import PASSWORD, seed
+from tests.security.seed import PASSWORD
 
 pytestmark = pytest.mark.django_db
 
 ENTRIES = "/api/v1/knowledge/entries/"
-
-
-@pytest.fixture
-def seeded():
-    return seed()
-
-
-@pytest.fixture
-def api(seeded):
-    client = Client(raise_request_exception=False, HTTP_ACCEPT_ENCODING="identity")
-    client.defaults["HTTP_AUTHORIZATION"] = f"Token {seeded.tokens['owner']}"
-    return client
 
 
 def _send(client, method, url, body):

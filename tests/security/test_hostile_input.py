@@ -8,28 +8,13 @@ from urllib.parse import quote
 
 import pytest
 from django.conf import settings
-from django.test import Client
 from django.urls import reverse
 
 from knowledge.models import KnowledgeEntry
-from tests.security.seed import seed
 
 pytestmark = pytest.mark.django_db
 
 ENTRIES = "/api/v1/knowledge/entries/"
-
-
-@pytest.fixture
-def seeded():
-    return seed()
-
-
-@pytest.fixture
-def api(seeded):
-    """A client that raises nothing itself: a 500 shows as a 500, the way a user sees it."""
-    client = Client(raise_request_exception=False, HTTP_ACCEPT_ENCODING="identity")
-    client.defaults["HTTP_AUTHORIZATION"] = f"Token {seeded.tokens['owner']}"
-    return client
 
 
 def _post_json(client, url, raw: bytes | str, method="post"):
