@@ -36,7 +36,7 @@ from django.utils.cache import cc_delim_re
 
 from aios import compression
 from aios.cache import UNAVAILABLE_ERRORS, cache_is_available
-from aios.monitoring import metrics
+from aios.monitoring import metrics, reporter
 from aios.monitoring.context import sane_request_id
 from aios.near_cache import NearCache, PerProcess
 
@@ -1155,6 +1155,7 @@ class HitPath:
                 log.exception("hit path failed; Django answers")
                 answered = None
             if answered is not None:
+                reporter.ensure_started()  # as the monitoring middleware: the window counts hits
                 status, headers, body, entry = answered
                 request_id = sane_request_id(environ.get("HTTP_X_REQUEST_ID")) or uuid.uuid4().hex
                 headers.append(("X-Request-ID", request_id))

@@ -187,6 +187,18 @@ def test_hits_are_counted_in_the_metrics(agents):
     assert hits() == before + 1
 
 
+def test_hits_count_as_requests_of_their_view_in_the_monitoring(agents, monkeypatch):
+    from aios.monitoring import metrics
+
+    client = Client()
+    warm(client, LIST)
+    seen = []
+    monkeypatch.setattr(metrics, "observe_request", lambda **kwargs: seen.append(kwargs))
+    assert by_hit_path(client.get(LIST))
+    assert len(seen) == 1
+    assert seen[0]["view"] == "api:agent-list" and seen[0]["status"] == 200
+
+
 def test_a_copy_past_its_counter_staleness_goes_to_django_which_recomputes_once(
     agents, settings, monkeypatch, django_capture_on_commit_callbacks
 ):
