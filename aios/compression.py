@@ -74,8 +74,12 @@ def choose_coding(accept_encoding: str, *, allow_brotli: bool = True) -> str | N
     return best
 
 
+def is_compressible_type(content_type: str) -> bool:
+    return bool(_COMPRESSIBLE.match(content_type))
+
+
 def is_compressible(response) -> bool:
-    return bool(_COMPRESSIBLE.match(response.get("Content-Type", "")))
+    return is_compressible_type(response.get("Content-Type", ""))
 
 
 def carries_secrets(request, response) -> bool:

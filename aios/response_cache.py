@@ -120,7 +120,6 @@ class Entry:
         "everyone",
         "headers",
         "label",
-        "per_user",
         "size",
         "soft",
         "status",
@@ -144,7 +143,6 @@ class Entry:
             "label": self.label,
             "view": self.view,
             "everyone": self.everyone,
-            "per_user": self.per_user,
             "codings": [[coding, len(self.codings[coding])] for coding in order],
             "length": len(self.body),
         }
@@ -179,7 +177,6 @@ class Entry:
             label=header["label"],
             view=header["view"],
             everyone=header["everyone"],
-            per_user=header["per_user"],
             size=len(data),
         )
 
@@ -465,12 +462,6 @@ def clear_near_copies() -> None:
         near = found.near
         if near is not None:
             near.clear()
-
-
-def forget_near_copies() -> None:
-    """Close this process's near copies (they reconnect on next use)."""
-    for found in list(_stores.values()):
-        found.reset_near()
 
 
 # --- Namespaces ----------------------------------------------------------------------------
@@ -972,7 +963,6 @@ class CachePolicy:
             label=self.label,
             view=match.view_name if match is not None else "<unresolved>",
             everyone=not self.per_user,
-            per_user=credential is not None and self.per_user,
             size=len(body),
         )
         # Compressed once here, so hits never compress; never what carries a secret (a
@@ -1241,8 +1231,8 @@ class HitPath:
 
 def _wants_compression(entry: Entry) -> bool:
     content_type = next((v for h, v in entry.headers if h.lower() == "content-type"), "")
-    return len(entry.body) >= compression.MIN_SIZE and bool(
-        compression._COMPRESSIBLE.match(content_type)
+    return len(entry.body) >= compression.MIN_SIZE and compression.is_compressible_type(
+        content_type
     )
 
 

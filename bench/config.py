@@ -32,6 +32,20 @@ READ_SCOPES = {
 SECTIONS = ("query", "endpoints", "load", "compression", "memory", "workers", "scale")
 
 
+def setup_in_process(tool: str, *, uncached: bool) -> None:
+    """Django set up in this process as the bench's server runs (bench settings and data)."""
+    os.environ.setdefault("DATABASE_URL", DEFAULT_DATABASE_URL)
+    os.environ.setdefault("REDIS_URL", DEFAULT_REDIS_URL)
+    os.environ["DJANGO_SETTINGS_MODULE"] = "bench.settings"
+    os.environ.setdefault("DJANGO_SECRET_KEY", f"bench-{tool}-only")
+    os.environ.setdefault("AIOS_VAR_DIR", str(SCRATCH_DIR))
+    if uncached:
+        os.environ["CACHE_ENABLED"] = "false"
+    import django
+
+    django.setup()
+
+
 def with_database_name(url: str, suffix: str) -> str:
     """The same server and credentials, database `<name><suffix>` (aios_bench -> aios_bench10x)."""
     parts = urlsplit(url)

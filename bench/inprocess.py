@@ -8,11 +8,10 @@ undone after each timed request, outside the timing.
 """
 
 import argparse
-import os
 import time
 from statistics import median
 
-from .config import DEFAULT_DATABASE_URL, DEFAULT_REDIS_URL, SCRATCH_DIR
+from .config import setup_in_process
 
 
 def main() -> None:
@@ -21,15 +20,7 @@ def main() -> None:
     parser.add_argument("--only", default="", help="comma-separated endpoint keys")
     args = parser.parse_args()
 
-    os.environ.setdefault("DATABASE_URL", DEFAULT_DATABASE_URL)
-    os.environ.setdefault("REDIS_URL", DEFAULT_REDIS_URL)
-    os.environ["DJANGO_SETTINGS_MODULE"] = "bench.settings"
-    os.environ.setdefault("DJANGO_SECRET_KEY", "bench-inprocess-only")
-    os.environ.setdefault("AIOS_VAR_DIR", str(SCRATCH_DIR))
-    os.environ["CACHE_ENABLED"] = "false"
-    import django
-
-    django.setup()
+    setup_in_process("inprocess", uncached=True)
     from django.test import Client
 
     from marketplace.models import Review

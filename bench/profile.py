@@ -7,11 +7,10 @@ cumulative time. For a missed target, before guessing.
 
 import argparse
 import cProfile
-import os
 import pstats
 import time
 
-from .config import DEFAULT_DATABASE_URL, DEFAULT_REDIS_URL, SCRATCH_DIR
+from .config import setup_in_process
 
 
 def main() -> None:
@@ -23,16 +22,7 @@ def main() -> None:
     parser.add_argument("--top", type=int, default=30)
     args = parser.parse_args()
 
-    os.environ.setdefault("DATABASE_URL", DEFAULT_DATABASE_URL)
-    os.environ.setdefault("REDIS_URL", DEFAULT_REDIS_URL)
-    os.environ["DJANGO_SETTINGS_MODULE"] = "bench.settings"
-    os.environ.setdefault("DJANGO_SECRET_KEY", "bench-profile-only")
-    os.environ.setdefault("AIOS_VAR_DIR", str(SCRATCH_DIR))
-    if args.uncached:
-        os.environ["CACHE_ENABLED"] = "false"
-    import django
-
-    django.setup()
+    setup_in_process("profile", uncached=args.uncached)
     from django.test import Client
 
     client = Client(HTTP_HOST="127.0.0.1")
