@@ -1,6 +1,6 @@
 """Finished responses kept in the cache, answered by views and by the WSGI hit path.
 
-A view opts in with a `CachePolicy` (`@cached_response(...)`, or `cache_policies` on a class
+A view opts in with a `CachePolicy` (as a decorator, or `cache_policies` on a class
 view). Its copy records the version of every namespace it depends on; a write retires a
 namespace by giving it a new version (`bump`), which every copy that read the old one sees.
 Counters (a namespace's second version, `bump_counters`) may lag by COUNTER_STALENESS
@@ -30,6 +30,7 @@ from django.conf import settings
 from django.core.cache import caches
 from django.core.cache.backends.filebased import FileBasedCache
 from django.core.exceptions import ImproperlyConfigured
+from django.db import transaction
 from django.http import HttpRequest, HttpResponse, HttpResponseNotModified
 from django.http.request import split_domain_port, validate_host
 from django.utils.cache import cc_delim_re
@@ -696,10 +697,18 @@ def _vouch(request, response, credential: str, voucher: dict | None, plain) -> N
 # --- Policies ------------------------------------------------------------------------------
 
 
-def depends(request, *namespaces: str) -> None:
-    """Declare, from inside a cached view, namespaces its response depends on."""
-    request = getattr(request, "_request", request)  # DRF's Request wraps Django's
-    request.__dict__.setdefault("_aios_cache_deps", set()).update(namespaces)
+def _view_data(response):
+    """What a view rendered its response from: a DRF Response's data, a TemplateResponse's
+    context."""
+    if hasattr(response, "data"):
+        return response.data
+    data = getattr(response, "context_data", None)
+    if data is None:
+        raise ImproperlyConfigured(
+            "a CachePolicy with follows= needs the view to return a TemplateResponse or a "
+            "DRF Response (their data names what the copy follows)"
+        )
+    return data
 
 
 def _is_drf_view(view) -> bool:
@@ -709,35 +718,93 @@ def _is_drf_view(view) -> bool:
     return isinstance(cls, type) and issubclass(cls, APIView)
 
 
+def user_ns(user_id: int) -> str:
+    """A user's own data and credentials: what their signed-in copies and vouchers follow."""
+    return f"user:{user_id}"
+
+
+def user_activity_ns(user_id: int) -> str:
+    """What a user's own counter writes (installs, reviews) change in their signed-in copies."""
+    return f"user:{user_id}:activity"
+
+
 class Registry:
     """What the apps tell this module: the labels of their namespaces (the first part of
-    a namespace, used for statistics), how the wide listing namespace is called, and the
-    namespace of a user (what a signed-in copy and a voucher depend on)."""
+    a namespace, used for statistics; "user" is this module's) and how the wide listing
+    namespace is called."""
 
-    labels: tuple[str, ...] = ()
+    labels: tuple[str, ...] = ("user",)
     default_namespace: dict[str, str] = {}
-    user_namespace: Callable | None = None  # user -> what their credentials and data follow
-    activity_namespace: Callable | None = None  # user -> what their counter writes bump
+
+    @staticmethod
+    def user_namespace(user) -> str:
+        return user_ns(user.pk)
+
+    @staticmethod
+    def activity_namespace(user) -> str:
+        return user_activity_ns(user.pk)
 
 
 registry = Registry()
 
 
-def configure(*, labels, default_namespace, user_namespace, activity_namespace) -> None:
-    registry.labels = tuple(labels)
+def configure(*, labels, default_namespace) -> None:
+    registry.labels = tuple(dict.fromkeys(["user", *labels]))
     registry.default_namespace = dict(default_namespace)
-    registry.user_namespace = user_namespace
-    registry.activity_namespace = activity_namespace
+
+
+# --- Credentials: a credential that stops being valid stops matching its user's copies -----
+
+
+def _retire_user(user_id) -> None:
+    transaction.on_commit(lambda: bump([user_ns(user_id)]))
+
+
+def _user_saved(sender, instance, **kwargs):
+    _retire_user(instance.pk)  # a password, a deactivation, a rename
+
+
+def _user_gone(sender, instance, **kwargs):
+    _retire_user(instance.pk)
+
+
+def _user_logged_out(sender, request, user, **kwargs):
+    if user is not None:
+        _retire_user(user.pk)
+
+
+def _token_changed(sender, instance, **kwargs):
+    _retire_user(instance.user_id)
+
+
+def connect_credential_receivers() -> None:
+    """Users and API tokens (connected in aios.apps)."""
+    from django.apps import apps
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.signals import user_logged_out
+    from django.db.models.signals import post_delete, post_save
+
+    user_model = get_user_model()
+    post_save.connect(_user_saved, sender=user_model, dispatch_uid="aios-cache-user-save")
+    post_delete.connect(_user_gone, sender=user_model, dispatch_uid="aios-cache-user-del")
+    user_logged_out.connect(_user_logged_out, dispatch_uid="aios-cache-logout")
+    if apps.is_installed("rest_framework.authtoken"):
+        token = apps.get_model("authtoken", "Token")
+        post_save.connect(_token_changed, sender=token, dispatch_uid="aios-cache-token-save")
+        post_delete.connect(_token_changed, sender=token, dispatch_uid="aios-cache-token-del")
 
 
 class CachePolicy:
     """How one GET view's finished response is cached.
 
     `namespace`: a label ("lists"), a namespace with URL kwargs ("agent:{pk}"), or a bare
-    label whose ids the view passes to `depends()`. `depends_on`: more namespaces, as format
-    strings or callables (request, **kwargs). `scope`: a callable (request, **kwargs) giving
-    the namespaces a listing depends on. `per_user`: signed-in visitors each get their own
-    copy (anonymous ones share one); otherwise the response is the same for everyone.
+    label whose ids come from `follows`. `depends_on`: more namespaces, as format strings or
+    callables (request, **kwargs). `scope`: a callable (request, **kwargs) giving the
+    namespaces a listing depends on. `follows`: a callable given what the view rendered (a
+    TemplateResponse's context, a DRF Response's data) returning the namespaces of the rows
+    it shows, known only once the view ran (an agent found by slug, the agents on a page).
+    `per_user`: signed-in visitors each get their own copy (anonymous ones share one);
+    otherwise the response is the same for everyone.
     """
 
     def __init__(
@@ -748,6 +815,7 @@ class CachePolicy:
         per_user: bool = False,
         depends_on: Iterable[str | Callable] = (),
         scope: Callable | None = None,
+        follows: Callable | None = None,
         stale_seconds: int = STALE_SECONDS,
         vary_on_accept: bool | None = None,
         follows_activity: bool = True,
@@ -761,6 +829,7 @@ class CachePolicy:
             raise ImproperlyConfigured("scope= narrows a label: namespace must be a bare label")
         self.namespace = namespace
         self.scope = scope
+        self.follows = follows
         self.label = label
         self.ttl = ttl
         self.per_user = per_user
@@ -861,12 +930,22 @@ class CachePolicy:
             # copy lag (recomputed later), never look newer than it is.
             _, counted = versions([], counters=[ns for ns in deps if ns != EPOCH_NS])
             response = call_view()
+            followed = ()
+            if self.follows is not None and response.status_code == 200:
+                followed = self.follows(_view_data(response))
             if hasattr(response, "render") and callable(response.render):
                 response = response.render()  # DRF / TemplateResponse: the bytes to keep
             if vouch and not trusted:
                 _vouch(request, response, credential, voucher, plain)
             entry = self._entry(
-                request, response, static, plain, counted, credential, now, vary_on_accept
+                request,
+                response,
+                [*static, *followed],
+                plain,
+                counted,
+                credential,
+                now,
+                vary_on_accept,
             )
             if entry is not None and plain:
                 timeout = self.ttl + (self.stale_seconds if not own else 0)
@@ -940,8 +1019,8 @@ class CachePolicy:
     ) -> Entry | None:
         if not self._storable(request, response, credential):
             return None
-        discovered = set(static) | request.__dict__.get("_aios_cache_deps", set())
-        if credential is not None and self.per_user and registry.user_namespace:
+        discovered = set(static)
+        if credential is not None and self.per_user:
             user = getattr(request, "user", None)
             if user is not None and user.is_authenticated:
                 discovered.add(registry.user_namespace(user))

@@ -46,6 +46,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",  # Swagger UI assets served locally (no CDN)
     "django_prometheus",
+    "aios",
     "aios.monitoring",
     "marketplace",
     "knowledge",

@@ -29,9 +29,10 @@ from aios.response_cache import (  # noqa: F401 - the names the marketplace's vi
     CachedResponseMixin,
     CachePolicy,
     cached_value,
-    depends,
     namespaced_key,
     response_cache_stats,
+    user_activity_ns,
+    user_ns,
 )
 
 # --- TTLs (seconds) ------------------------------------------------------------------------
@@ -47,20 +48,11 @@ LISTS_NS = "lists"  # marketplace-wide listings, search, stats: anything every a
 # reviews) do not retire what that agent cannot appear in:
 CATALOG_NS = "lists:catalog"  # what only an agent edit changes (names, flags, membership)
 FEATURED_NS = "lists:featured"  # the featured listing: counters of featured agents
-NAMESPACE_LABELS = ("lists", "agent", "user")
+NAMESPACE_LABELS = ("lists", "agent")  # and aios.response_cache's "user"
 
 
 def agent_ns(agent_id: int) -> str:
     return f"agent:{agent_id}"
-
-
-def user_ns(user_id: int) -> str:
-    return f"user:{user_id}"
-
-
-def user_activity_ns(user_id: int) -> str:
-    """What a user's own installs and reviews change in their signed-in copies."""
-    return f"user:{user_id}:activity"
 
 
 def category_ns(slug: str) -> str:
@@ -68,15 +60,7 @@ def category_ns(slug: str) -> str:
     return f"lists:cat:{slug}"
 
 
-response_cache.configure(
-    labels=NAMESPACE_LABELS,
-    default_namespace={"lists": LISTS_NS},
-    user_namespace=lambda user: user_ns(user.pk),
-    activity_namespace=lambda user: user_activity_ns(user.pk),
-)
-
-cached_response = CachePolicy  # `@cached_response("lists", ttl=LISTS_TTL)` builds a policy
-
+response_cache.configure(labels=NAMESPACE_LABELS, default_namespace={"lists": LISTS_NS})
 
 _SLUG = re.compile(r"[-a-zA-Z0-9_]{1,100}")
 
@@ -84,19 +68,27 @@ _SLUG = re.compile(r"[-a-zA-Z0-9_]{1,100}")
 def listing_scope(request, **view_kwargs) -> list[str]:
     """The namespaces an agent listing depends on, from its query: one category's listing
     follows that category's counters and the catalog; any other follows every agent.
-    Read before the view ran, from the raw query: the view confirms it (`listing_filtered`)."""
+    Read before the view ran, from the raw query, whose last value the views filter by;
+    a value they do not accept answers 400, which is never stored."""
     slug = request.GET.get("category", "")  # the last value, as the views read it
     if _SLUG.fullmatch(slug):
         return [CATALOG_NS, category_ns(slug)]
     return [LISTS_NS]
 
 
-def listing_filtered(request, category: str | None) -> None:
-    """From a view under `listing_scope`: the category it really filtered by. When that is
-    not the one `listing_scope` read (a form that dropped an unknown category, a value the
-    validation normalised), the copy also follows every agent."""
-    if listing_scope(request) != ([CATALOG_NS, category_ns(category)] if category else [LISTS_NS]):
-        depends(request, LISTS_NS)
+def follows_agent(context) -> list[str]:
+    """An agent's page, found by slug: it follows that agent."""
+    return [agent_ns(context["agent"].pk)]
+
+
+def follows_page_agents(context) -> list[str]:
+    """A page of installations: it follows the agents on it (their counters show)."""
+    return [agent_ns(item.agent_id) for item in context["page"].items]
+
+
+def follows_results_agents(data) -> list[str]:
+    """An API page of installations: it follows the agents on it."""
+    return [agent_ns(row["agent"]["id"]) for row in data["results"]]
 
 
 # --- Invalidation --------------------------------------------------------------------------
@@ -183,34 +175,17 @@ def _marketplace_wide(sender, instance, **kwargs):
 AUTHOR_FIELDS = {"username", "first_name", "last_name"}  # what the agent pages show of a reviewer
 
 
-def _user_saved(sender, instance, created=False, update_fields=None, **kwargs):
-    agent_ids = []
+def _reviewer_saved(sender, instance, created=False, update_fields=None, **kwargs):
+    # A rename shows on the pages of every agent the user reviewed. (A login saves only
+    # last_login: no query.) aios.response_cache retires the user's own copies.
     if not created and (update_fields is None or AUTHOR_FIELDS & set(update_fields)):
-        # A rename shows on the pages of every agent the user reviewed. (A login saves
-        # only last_login: no query.)
         agent_ids = list(instance.reviews.values_list("agent_id", flat=True))
-    forget_on_commit(user_ids=[instance.pk], agent_ids=agent_ids, lists=False)
-
-
-def _user_deleted(sender, instance, **kwargs):
-    # Their reviews and installs went with them: services.recount_agents_of_deleted_user
-    # retires those agents.
-    forget_on_commit(user_ids=[instance.pk], lists=False)
-
-
-def _user_logged_out(sender, request, user, **kwargs):
-    if user is not None:
-        forget_on_commit(user_ids=[user.pk], lists=False)
-
-
-def _owned_by_user(sender, instance, **kwargs):
-    forget_on_commit(user_ids=[instance.user_id], lists=False)
+        if agent_ids:
+            forget_on_commit(agent_ids=agent_ids, lists=False)
 
 
 def connect_receivers() -> None:
-    from django.apps import apps
     from django.contrib.auth import get_user_model
-    from django.contrib.auth.signals import user_logged_out
     from django.db.models.signals import post_delete, post_save
 
     from .models import Agent, Category, Publisher
@@ -221,17 +196,5 @@ def connect_receivers() -> None:
         name = model._meta.model_name
         post_save.connect(_marketplace_wide, sender=model, dispatch_uid=f"mkt-cache-{name}-save")
         post_delete.connect(_marketplace_wide, sender=model, dispatch_uid=f"mkt-cache-{name}-del")
-    # A credential that stops being valid must stop matching the user's cached copies.
     user_model = get_user_model()
-    post_save.connect(_user_saved, sender=user_model, dispatch_uid="mkt-cache-user-save")
-    post_delete.connect(_user_deleted, sender=user_model, dispatch_uid="mkt-cache-user-del")
-    user_logged_out.connect(_user_logged_out, dispatch_uid="mkt-cache-logout")
-    owned = []
-    if apps.is_installed("rest_framework.authtoken"):
-        owned.append(apps.get_model("authtoken", "Token"))
-    if apps.is_installed("knowledge"):
-        owned.append(apps.get_model("knowledge", "KnowledgeEntry"))
-    for model in owned:
-        name = model._meta.label_lower
-        post_save.connect(_owned_by_user, sender=model, dispatch_uid=f"mkt-cache-{name}-save")
-        post_delete.connect(_owned_by_user, sender=model, dispatch_uid=f"mkt-cache-{name}-del")
+    post_save.connect(_reviewer_saved, sender=user_model, dispatch_uid="mkt-cache-reviewer-save")

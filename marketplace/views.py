@@ -9,6 +9,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import SuspiciousFileOperation
 from django.http import FileResponse, Http404, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils._os import safe_join
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -17,7 +18,7 @@ from django.views.decorators.http import require_POST, require_safe
 from aios.pagination import InvalidCursor, paginate_keyset
 
 from . import caching, services
-from .caching import agent_ns, cached_response, depends
+from .caching import CachePolicy
 from .forms import BrowseForm, ReviewForm, SearchForm, SignupForm
 from .icons import ICON_DIR
 from .models import RATINGS, Agent, Installation, Review
@@ -66,7 +67,7 @@ def _wants_json(request) -> bool:
 
 # Pages: anonymous visitors share a copy; a signed-in page (their name, a CSRF token) is
 # cached per user (marketplace.caching).
-@cached_response("lists", ttl=caching.LISTS_TTL, per_user=True)
+@CachePolicy("lists", ttl=caching.LISTS_TTL, per_user=True)
 @require_safe
 def home(request):
     listed = Agent.objects.listed()
@@ -86,13 +87,12 @@ def home(request):
     return render(request, "marketplace/home.html", context)
 
 
-@cached_response("lists", ttl=caching.LISTS_TTL, per_user=True, scope=caching.listing_scope)
+@CachePolicy("lists", ttl=caching.LISTS_TTL, per_user=True, scope=caching.listing_scope)
 @require_safe
 def agent_list(request):
     categories = list(Agent.objects.listed().count_by_category())
     form = BrowseForm(request.GET, categories=categories)
     filters = form.filters()
-    caching.listing_filtered(request, filters["category"])
     agents = Agent.objects.listed().for_cards()
     if filters["category"]:
         agents = agents.in_category(filters["category"])
@@ -111,7 +111,7 @@ def agent_list(request):
     return render(request, "marketplace/agent_list.html", context, status=status)
 
 
-@cached_response("lists", ttl=caching.LISTS_TTL, per_user=True)
+@CachePolicy("lists", ttl=caching.LISTS_TTL, per_user=True)
 @require_safe
 def search(request):
     form = SearchForm(request.GET)
@@ -142,7 +142,7 @@ def search(request):
     return render(request, "marketplace/search.html", context, status=status)
 
 
-@cached_response("lists", ttl=caching.STATS_TTL, per_user=True)
+@CachePolicy("lists", ttl=caching.STATS_TTL, per_user=True)
 @require_safe
 def stats(request):
     data = marketplace_stats()
@@ -188,19 +188,18 @@ def _detail_context(request, agent, *, review_form=None):
     }
 
 
-@cached_response("agent", ttl=caching.DETAIL_TTL, per_user=True)
+@CachePolicy("agent", ttl=caching.DETAIL_TTL, per_user=True, follows=caching.follows_agent)
 @require_safe
 def agent_detail(request, slug):
     agent = get_object_or_404(Agent.objects.listed().for_detail(), slug=slug)
-    depends(request, agent_ns(agent.pk))
-    return render(request, "marketplace/agent_detail.html", _detail_context(request, agent))
+    context = _detail_context(request, agent)
+    return TemplateResponse(request, "marketplace/agent_detail.html", context)
 
 
-@cached_response("agent", ttl=caching.DETAIL_TTL, per_user=True)
+@CachePolicy("agent", ttl=caching.DETAIL_TTL, per_user=True, follows=caching.follows_agent)
 @require_safe
 def agent_reviews(request, slug):
     agent = get_object_or_404(Agent.objects.listed().for_cards(), slug=slug)
-    depends(request, agent_ns(agent.pk))
     cursor = request.GET.get("cursor") or None
     status = 200
     reviews = Review.objects.for_agent(agent)
@@ -213,22 +212,19 @@ def agent_reviews(request, slug):
         messages.warning(request, "That page link is no longer valid, so here is the first page.")
         page = paginate_keyset(reviews, ordering=ordering, cursor=None, page_size=REVIEWS_PAGE_SIZE)
         status = 400
-    return render(
-        request, "marketplace/agent_reviews.html", {"agent": agent, "page": page}, status=status
-    )
+    context = {"agent": agent, "page": page}
+    return TemplateResponse(request, "marketplace/agent_reviews.html", context, status=status)
 
 
-@cached_response("user", ttl=caching.USER_TTL, per_user=True)
+# The cards show counters anybody's install moves: the copy follows the agents on the page.
+@CachePolicy("user", ttl=caching.USER_TTL, per_user=True, follows=caching.follows_page_agents)
 @login_required
 @require_safe
 def my_agents(request):
     installs = Installation.objects.for_user(request.user).with_agent_card_fields()
     page, status = _page(request, installs, ordering=("installed_at", "desc"))
-    # The cards show counters anybody's install moves: follow the agents on the page.
-    depends(request, *(agent_ns(i.agent_id) for i in page.items))
-    return render(
-        request, "marketplace/my_agents.html", {"nav": "mine", "page": page}, status=status
-    )
+    context = {"nav": "mine", "page": page}
+    return TemplateResponse(request, "marketplace/my_agents.html", context, status=status)
 
 
 # --- Installing -------------------------------------------------------------------------------

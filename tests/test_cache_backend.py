@@ -22,7 +22,7 @@ from aios import cache as resilient
 from aios import response_cache
 from aios.cache import CacheUnavailable, ResilientRedisCache
 from marketplace import caching, services
-from marketplace.caching import cached_response
+from marketplace.caching import CachePolicy
 from marketplace.models import Agent
 from tests.factories import AgentFactory, UserFactory
 
@@ -32,7 +32,7 @@ CALLS: Counter = Counter()
 BREAKER_SECONDS = 0.3
 
 
-@cached_response("lists", ttl=caching.LISTS_TTL)
+@CachePolicy("lists", ttl=caching.LISTS_TTL)
 def agent_list(request):
     CALLS["list"] += 1
     rows = Agent.objects.listed().ordered("-installs").values_list("slug", "install_count")

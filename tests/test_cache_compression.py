@@ -18,7 +18,7 @@ from django.urls import path
 
 from aios import compression
 from marketplace import caching
-from marketplace.caching import cached_response
+from marketplace.caching import CachePolicy
 from tests.factories import UserFactory
 
 pytestmark = [pytest.mark.urls(__name__)]
@@ -95,7 +95,7 @@ def listing(request):
     return HttpResponse(LISTING, content_type="application/json")
 
 
-@cached_response("lists", ttl=caching.LISTS_TTL)
+@CachePolicy("lists", ttl=caching.LISTS_TTL)
 def cached_listing(request):
     return HttpResponse(LISTING, content_type="application/json")
 

@@ -18,6 +18,8 @@ from django.db import connection
 from django.http import HttpResponse, JsonResponse
 from django.middleware.csrf import get_token
 from django.shortcuts import get_object_or_404
+from django.template import engines
+from django.template.response import TemplateResponse
 from django.test import Client
 from django.urls import path
 from rest_framework import permissions
@@ -29,7 +31,7 @@ from rest_framework.views import APIView
 
 from aios import response_cache
 from marketplace import caching, services
-from marketplace.caching import CachedResponseMixin, cached_response, depends
+from marketplace.caching import CachedResponseMixin, CachePolicy
 from marketplace.models import Agent, Installation
 from tests.factories import AgentFactory, CategoryFactory, PublisherFactory, UserFactory
 
@@ -48,7 +50,7 @@ CALLS: Counter = Counter()
 # --- Stand-in views ------------------------------------------------------------------------
 
 
-@cached_response("lists", ttl=caching.LISTS_TTL)
+@CachePolicy("lists", ttl=caching.LISTS_TTL)
 def agent_list(request):
     CALLS["list"] += 1
     agents = Agent.objects.listed().for_cards().ordered("-installs")
@@ -56,7 +58,7 @@ def agent_list(request):
     return JsonResponse({"results": rows})
 
 
-@cached_response("lists", ttl=caching.LISTS_TTL, per_user=True)
+@CachePolicy("lists", ttl=caching.LISTS_TTL, per_user=True)
 def home_page(request):
     """HTML that names the signed-in user: never shared."""
     CALLS["home"] += 1
@@ -65,28 +67,28 @@ def home_page(request):
     return HttpResponse(f"<html><body><p>Hello {who}</p><p>{count} agents</p></body></html>")
 
 
-@cached_response("lists", ttl=caching.LISTS_TTL)
+@CachePolicy("lists", ttl=caching.LISTS_TTL)
 def shared_page(request):
     CALLS["shared"] += 1
     return HttpResponse(f"<p>{Agent.objects.count()} agents</p>")
 
 
-@cached_response("agent", ttl=caching.DETAIL_TTL, per_user=True)
+@CachePolicy("agent", ttl=caching.DETAIL_TTL, per_user=True, follows=caching.follows_agent)
 def agent_page(request, slug):
-    """By slug: the agent's id is only known once the view ran, so it says so."""
+    """By slug: the agent's id is only known once the view ran; its policy follows it."""
     CALLS["agent-page"] += 1
     agent = get_object_or_404(Agent.objects.listed(), slug=slug)
-    depends(request, caching.agent_ns(agent.pk))
-    return HttpResponse(f"<h1>{agent.name}</h1><p>{agent.install_count} installs</p>")
+    page = "<h1>{{ agent.name }}</h1><p>{{ agent.install_count }} installs</p>"
+    return TemplateResponse(request, engines["django"].from_string(page), {"agent": agent})
 
 
-@cached_response("lists", ttl=caching.LISTS_TTL, per_user=True)
+@CachePolicy("lists", ttl=caching.LISTS_TTL, per_user=True)
 def form_page(request):
     CALLS["form"] += 1
     return HttpResponse(f'<form method="post"><input name="t" value="{get_token(request)}">')
 
 
-@cached_response("lists", ttl=caching.LISTS_TTL)
+@CachePolicy("lists", ttl=caching.LISTS_TTL)
 def cookie_page(request):
     CALLS["cookie"] += 1
     response = HttpResponse("<p>hello</p>")
@@ -111,7 +113,7 @@ class AgentDetail(APIView):
 class MyInstallations(CachedResponseMixin, APIView):
     authentication_classes = [TokenAuthentication, SessionAuthentication]
     permission_classes = [permissions.IsAuthenticated]
-    cache_policies = {"get": cached_response("user", ttl=caching.USER_TTL, per_user=True)}
+    cache_policies = {"get": CachePolicy("user", ttl=caching.USER_TTL, per_user=True)}
 
     def get(self, request):
         CALLS["mine"] += 1
@@ -137,7 +139,7 @@ class Throttled(APIView):
 SLOW_SECONDS = 0.3
 
 
-@cached_response("lists", ttl=caching.LISTS_TTL)
+@CachePolicy("lists", ttl=caching.LISTS_TTL)
 def slow_view(request):
     """No database: called from many threads at once."""
     CALLS["slow"] += 1
@@ -155,7 +157,7 @@ urlpatterns = [
     path("cookie/", cookie_page),
     path(
         "api/agents/<int:pk>/",
-        cached_response("agent:{pk}", ttl=caching.DETAIL_TTL, per_user=True)(AgentDetail.as_view()),
+        CachePolicy("agent:{pk}", ttl=caching.DETAIL_TTL, per_user=True)(AgentDetail.as_view()),
     ),
     path("api/me/installations/", MyInstallations.as_view()),
     path("api/throttled/", Throttled.as_view()),
@@ -618,4 +620,15 @@ def test_a_hit_answers_the_bytes_and_headers_the_view_produced(client, agents):
 
 def test_user_namespace_requires_per_user():
     with pytest.raises(ImproperlyConfigured, match="per_user"):
-        cached_response("user", ttl=60)
+        CachePolicy("user", ttl=60)
+
+
+def test_a_policy_that_follows_rendered_rows_refuses_a_view_without_them(rf):
+    """`follows` reads the view's context or data: a plain HttpResponse has neither."""
+
+    @CachePolicy("agent", ttl=60, follows=caching.follows_agent)
+    def bare(request):
+        return HttpResponse("<p>no context</p>")
+
+    with pytest.raises(ImproperlyConfigured, match="TemplateResponse"):
+        bare(rf.get("/bare/"))

@@ -26,7 +26,7 @@ from aios import throttling
 from aios.pagination import KeysetPagination
 from aios.renderers import lean_renderers
 from marketplace import caching, services
-from marketplace.caching import CachedResponseMixin, cached_response
+from marketplace.caching import CachedResponseMixin, CachePolicy
 from marketplace.managers import RECENT_REVIEWS
 from marketplace.models import Agent, Category, Installation, Review
 from marketplace.search import search_agents, search_facets, search_ordering
@@ -90,7 +90,7 @@ def no_such(model) -> Http404:
 
 class AgentListView(CachedResponseMixin, generics.ListAPIView):
     cache_policies = {
-        "get": cached_response("lists", ttl=caching.LISTS_TTL, scope=caching.listing_scope)
+        "get": CachePolicy("lists", ttl=caching.LISTS_TTL, scope=caching.listing_scope)
     }
     serializer_class = AgentCardSerializer  # the schema; rows render through lean.cards
     pagination_class = KeysetPagination
@@ -107,7 +107,6 @@ class AgentListView(CachedResponseMixin, generics.ListAPIView):
 
     def get_queryset(self):
         p = self.params
-        caching.listing_filtered(self.request, p.get("category"))
         return Agent.objects.card_shape(
             category=p.get("category") or None,
             featured=p.get("featured"),
@@ -133,7 +132,7 @@ class AgentListView(CachedResponseMixin, generics.ListAPIView):
 
 class FeaturedAgentListView(AgentListView):
     cache_policies = {
-        "get": cached_response(
+        "get": CachePolicy(
             caching.CATALOG_NS, ttl=caching.FEATURED_TTL, depends_on=[caching.FEATURED_NS]
         )
     }
@@ -155,7 +154,7 @@ class FeaturedAgentListView(AgentListView):
 
 class CategoryListView(CachedResponseMixin, generics.ListAPIView):
     # Counts of listed agents: only an agent edit (a flag, a move, a new agent) changes them.
-    cache_policies = {"get": cached_response(caching.CATALOG_NS, ttl=caching.CATEGORIES_TTL)}
+    cache_policies = {"get": CachePolicy(caching.CATALOG_NS, ttl=caching.CATEGORIES_TTL)}
     serializer_class = CategorySerializer
     pagination_class = KeysetPagination
     permission_classes = [AllowAny]
@@ -177,7 +176,7 @@ class CategoryListView(CachedResponseMixin, generics.ListAPIView):
 
 
 class StatsView(CachedResponseMixin, APIView):
-    cache_policies = {"get": cached_response("lists", ttl=caching.STATS_TTL)}
+    cache_policies = {"get": CachePolicy("lists", ttl=caching.STATS_TTL)}
     permission_classes = [AllowAny]
 
     @extend_schema(
@@ -195,7 +194,7 @@ class StatsView(CachedResponseMixin, APIView):
 
 class AgentDetailView(CachedResponseMixin, generics.RetrieveAPIView):
     # Per user: it carries the viewer's is_installed and my_review.
-    cache_policies = {"get": cached_response("agent:{pk}", ttl=caching.DETAIL_TTL, per_user=True)}
+    cache_policies = {"get": CachePolicy("agent:{pk}", ttl=caching.DETAIL_TTL, per_user=True)}
     serializer_class = AgentDetailSerializer  # the schema; rows render through lean.detail
     permission_classes = [AllowAny]
     renderer_classes = lean_renderers()
@@ -228,7 +227,7 @@ class AgentDetailView(CachedResponseMixin, generics.RetrieveAPIView):
 class AgentSearchView(CachedResponseMixin, APIView):
     """GET with query parameters and POST with a JSON body run the same search."""
 
-    cache_policies = {"get": cached_response("lists", ttl=caching.LISTS_TTL)}  # GET only
+    cache_policies = {"get": CachePolicy("lists", ttl=caching.LISTS_TTL)}  # GET only
     permission_classes = [AllowAny]
     throttle_classes = [AnonRateThrottle, throttling.SignedInRateThrottle, ScopedRateThrottle]
     throttle_scope = "search"
@@ -318,7 +317,11 @@ class InstallView(APIView):
 
 class MyInstallationListView(CachedResponseMixin, generics.ListAPIView):
     # Its cards show counters anybody's install moves: it follows the agents on the page.
-    cache_policies = {"get": cached_response("user", ttl=caching.USER_TTL, per_user=True)}
+    cache_policies = {
+        "get": CachePolicy(
+            "user", ttl=caching.USER_TTL, per_user=True, follows=caching.follows_results_agents
+        )
+    }
     serializer_class = InstallationSerializer  # the schema; rows render through lean
     pagination_class = KeysetPagination
     permission_classes = [IsAuthenticated]
@@ -329,11 +332,6 @@ class MyInstallationListView(CachedResponseMixin, generics.ListAPIView):
 
     def get_queryset(self):
         return Installation.objects.card_shape(self.request.user)
-
-    def paginate_queryset(self, queryset):
-        page = super().paginate_queryset(queryset)
-        caching.depends(self.request, *(caching.agent_ns(i["agent__id"]) for i in page or ()))
-        return page
 
     def list(self, request, *args, **kwargs):
         page = self.paginate_queryset(self.get_queryset())
@@ -353,7 +351,7 @@ class MyInstallationListView(CachedResponseMixin, generics.ListAPIView):
 
 
 class AgentReviewListView(CachedResponseMixin, generics.ListAPIView):
-    cache_policies = {"get": cached_response("agent:{pk}", ttl=caching.DETAIL_TTL)}
+    cache_policies = {"get": CachePolicy("agent:{pk}", ttl=caching.DETAIL_TTL)}
     serializer_class = ReviewSerializer  # the schema; rows render through lean.reviews
     pagination_class = KeysetPagination
     renderer_classes = lean_renderers()
@@ -408,9 +406,7 @@ class AgentReviewListView(CachedResponseMixin, generics.ListAPIView):
 
 class MyReviewView(CachedResponseMixin, APIView):
     cache_policies = {
-        "get": cached_response(
-            "user", ttl=caching.USER_TTL, per_user=True, depends_on=["agent:{pk}"]
-        )
+        "get": CachePolicy("user", ttl=caching.USER_TTL, per_user=True, depends_on=["agent:{pk}"])
     }
     permission_classes = [IsAuthenticated]
 
