@@ -31,7 +31,8 @@ from django.utils.text import slugify
 from tqdm import tqdm
 
 from knowledge.models import KnowledgeEntry
-from marketplace import caching, demo_data, icons
+from marketplace import caching, icons
+from marketplace.demo import vocabulary as demo_data
 from marketplace.models import Agent, Category, CategoryStats, Installation, Publisher, Review
 
 User = get_user_model()
