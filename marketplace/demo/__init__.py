@@ -1,2 +1,2 @@
-"""The demo data set `manage.py seed_demo` loads: vocabulary (words), plan (who and how many),
-rows (one generator per table). The same scale and seed always give the same rows."""
+"""The demo data set `manage.py seed_demo` loads: vocabulary.py (the words), plan.py (how many
+of what, drawn first), rows.py (one row generator per table), load.py (into the database)."""
