@@ -63,53 +63,40 @@ def user_rows(plan: Plan) -> Iterator[tuple]:
     founded = datetime_at(ANCHOR - SPAN - 30 * DAY)
     if plan.with_admin:
         admin_hash = make_password(ADMIN_PASSWORD)
-        email = f"admin@{DEMO_EMAIL_DOMAIN}"
-        yield (
-            first_id,
-            admin_hash,
-            None,
-            True,
-            "admin",
-            "Ada",
-            "Admin",
-            email,
-            True,
-            True,
-            founded,
-        )
+        yield _user(first_id, admin_hash, "admin", "Ada", "Admin", staff=True, joined=founded)
     if plan.with_demo:
-        email = f"demo@{DEMO_EMAIL_DOMAIN}"
-        yield (
-            first_id + 1,
-            shared_hash,
-            None,
-            False,
-            "demo",
-            "Demo",
-            "User",
-            email,
-            False,
-            True,
-            founded,
-        )
+        yield _user(first_id + 1, shared_hash, "demo", "Demo", "User", staff=False, joined=founded)
     width = max(6, len(str(plan.generated_users)))
     for j in range(plan.generated_users):
         joined = ANCHOR - between(rng, DAY, SPAN)
         plan.joined.append(joined)
-        username = f"user{j + 1:0{width}d}"
-        yield (
+        yield _user(
             first_id + 2 + j,
             shared_hash,
-            None,  # last_login
-            False,  # is_superuser
-            username,
+            f"user{j + 1:0{width}d}",
             rng.choice(vocabulary.FIRST_NAMES),
             rng.choice(vocabulary.LAST_NAMES),
-            f"{username}@{DEMO_EMAIL_DOMAIN}",
-            False,  # is_staff
-            True,  # is_active
-            datetime_at(joined),
+            staff=False,
+            joined=datetime_at(joined),
         )
+
+
+def _user(user_id, password, username, first_name, last_name, *, staff, joined) -> tuple:
+    """A demo user's row; staff accounts are superusers too. Nobody has logged in yet."""
+    email = f"{username}@{DEMO_EMAIL_DOMAIN}"
+    return (
+        user_id,
+        password,
+        None,  # last_login
+        staff,  # is_superuser
+        username,
+        first_name,
+        last_name,
+        email,
+        staff,  # is_staff
+        True,  # is_active
+        joined,
+    )
 
 
 def category_rows(plan: Plan) -> Iterator[tuple]:
