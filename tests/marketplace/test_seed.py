@@ -11,13 +11,11 @@ from rest_framework.authtoken.models import Token
 
 from knowledge.models import KnowledgeEntry
 from marketplace import caching
-from marketplace.management.commands.seed_demo import (
+from marketplace.demo.plan import (
     ADMIN_PASSWORD,
-    BENCH,
     DEMO_EMAIL_DOMAIN,
     DEMO_PASSWORD,
     SMALL,
-    allocate,
     shape_for,
 )
 from marketplace.models import Agent, Category, Installation, Publisher, Review
@@ -285,18 +283,6 @@ def test_seeding_retires_every_cached_key():
 # --- Scales ---------------------------------------------------------------------------------
 
 
-def test_integer_scales_keep_the_bench_proportions():
-    assert shape_for("bench") == BENCH
-    assert shape_for("10000") == BENCH
-    assert shape_for("small") == SMALL
-    tenfold = shape_for("100000")
-    assert (tenfold.users, tenfold.installations) == (10 * BENCH.users, 10 * BENCH.installations)
-    assert shape_for("20").installations == 2_000
-    for bad in ("huge", "5", "-3"):
-        with pytest.raises(CommandError):
-            shape_for(bad)
-
-
 def test_an_integer_scale_seeds_its_shape():
     seed("--scale", "20")
     shape = shape_for("20")
@@ -304,16 +290,6 @@ def test_an_integer_scale_seeds_its_shape():
     assert Installation.objects.count() == shape.installations
     assert Review.objects.count() == shape.reviews
     assert find_counter_drift() == []
-
-
-def test_allocate_is_exact_capped_and_proportional():
-    counts = allocate(1_000, [8.0, 4.0, 2.0, 1.0, 1.0], cap=400)
-    assert sum(counts) == 1_000
-    assert max(counts) == 400
-    assert counts[1] > counts[2] > counts[3]
-    assert allocate(7, [1.0, 1.0, 1.0], cap=10) in ([3, 2, 2], [2, 3, 2], [2, 2, 3])
-    with pytest.raises(CommandError):
-        allocate(100, [1.0, 1.0], cap=10)
 
 
 @pytest.mark.postgres

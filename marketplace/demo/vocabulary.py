@@ -1,4 +1,4 @@
-"""Vocabularies for `manage.py seed_demo`: categories, names, taglines, reviews, knowledge.
+"""Words for the demo data set: categories, names, taglines, reviews, knowledge entries.
 
 Every agent's name, tagline, description and tags come from its category's vocabulary, so a
 search for "translate" finds the translation agents and a search for "invoice" the finance ones.

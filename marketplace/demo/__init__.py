@@ -1,0 +1,2 @@
+"""The demo data set `manage.py seed_demo` loads: vocabulary.py (the words), plan.py (how many
+of what, drawn first), rows.py (one row generator per table), load.py (into the database)."""
