@@ -21,11 +21,9 @@ from rest_framework.authtoken.models import Token
 
 from aios import response_cache
 from tests.factories import AgentFactory, UserFactory
-from tests.test_cache_invalidation import cache_backend
 
 pytestmark = pytest.mark.django_db
 
-__all__ = ["cache_backend"]
 
 LIST = "/api/v1/marketplace/agents/"
 SECURITY_HEADERS = (
