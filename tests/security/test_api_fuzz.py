@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from schemathesis import GenerationMode
 from schemathesis.checks import CHECKS, load_all_checks
 
-from tests.security.seed import seed
+from tests.helpers.seeded_world import seed
 
 # Bounded so the file takes a couple of minutes per backend (RECIPES: -n 25 by hand).
 EXAMPLES = 15
