@@ -19,12 +19,12 @@ from django.core.management import call_command
 from django.urls import reverse
 from rest_framework.authtoken.models import Token
 
-from aios import response_cache
 from knowledge.models import KnowledgeEntry
 from marketplace import services
 from marketplace.models import Agent, Installation, Review
 from tests.factories import CategoryFactory
 from tests.helpers.cached_reads import World, content, truth
+from tests.helpers.clock import skip_ahead
 
 pytestmark = pytest.mark.django_db
 
@@ -404,8 +404,7 @@ def test_every_cached_read_is_fresh_after_every_write(
             changed.append((name, url))
     assert changed or lagging, "the write showed in no read: the case proves nothing"
     if lagging:  # ... for COUNTER_STALENESS seconds at most
-        later = response_cache._now() + staleness + 1
-        monkeypatch.setattr(response_cache, "_now", lambda: later)
+        skip_ahead(monkeypatch, staleness + 1)
         for name, url in lagging:
             client = w.client(name)
             assert content(client.get(url)) == truth(client, url), (name, url)
@@ -430,8 +429,7 @@ def test_an_install_lags_for_others_and_never_for_the_writer(
 
     assert installs(w.anon) == 0  # everybody else: the copy from before, for now
     assert installs(w.api) == 1  # the writer: at once
-    later = response_cache._now() + 31
-    monkeypatch.setattr(response_cache, "_now", lambda: later)
+    skip_ahead(monkeypatch, 31)
     assert installs(w.anon) == 1
 
 
