@@ -343,7 +343,7 @@ def test_stored_quality_is_the_quality_formula(db):
     with connection.cursor() as cur:
         cur.execute("SELECT id, search_quality FROM marketplace_agents")
         stored = dict(cur.fetchall())
-    # The formula has no public name: search.py is its one user (and the migration its copy).
+    # The formula has no public name (search.py uses it; migration 0007 freezes it in SQL).
     computed = dict(Agent.objects.annotate(quality=search._quality()).values_list("pk", "quality"))
     assert stored == computed  # the same operations in the same order: the same floats
 
