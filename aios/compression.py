@@ -1,23 +1,9 @@
 """Compression of dynamic responses: brotli when the client accepts it, gzip otherwise.
 
-Static files never get here: WhiteNoiseMiddleware answers them (with its own precompressed
-.br / .gz files) above this middleware, which sits right below it in MIDDLEWARE.
-
-Only bodies of at least MIN_SIZE bytes with a text-like type are compressed, and only when
-the result is smaller. A strong ETag gets the coding as a suffix (`"abc"` -> `"abc-br"`), so
-each representation keeps a strong validator of its own; `etag_matches` compares the part
-before the suffix, which is what If-None-Match's weak comparison asks for.
-
-BREACH: an attacker who can inject text into a compressed response and watch its size can
-recover a secret in the same response. The secrets a page here carries are the CSRF token
-and what only a signed-in browser sees. So a response that carries a CSRF token (the CSRF
-cookie is set on it) or answers a request with a session cookie is gzipped with Django's
-random-length filename padding ("Heal the BREACH", what GZipMiddleware does) and never
-brotli-compressed, as brotli has no field to pad. Django also masks the CSRF token afresh
-on every response, and the session cookie is SameSite=Lax. Token-authenticated API calls
-cannot be forged cross-site (the browser never adds the Authorization header), so they and
-anonymous responses get brotli. django-compression-middleware was not used: it pads
-nothing and relies on CSRF masking alone.
+Sits right below WhiteNoiseMiddleware, so static files (compressed by collectstatic) never get
+here. Text-like bodies of MIN_SIZE bytes or more are compressed when that makes them smaller;
+a strong ETag gets the coding as a suffix. Against BREACH, a response carrying a CSRF token or
+answering a session gets padded gzip, never brotli. docs/compression.md has the reasoning.
 """
 
 import gzip

@@ -76,8 +76,8 @@ class RowCompare(Expression):
         return [*self.lhs, *self.rhs]
 
     def set_source_expressions(self, exprs):
-        n = len(self.lhs)
-        self.lhs, self.rhs = list(exprs[:n]), list(exprs[n:])
+        width = len(self.lhs)
+        self.lhs, self.rhs = list(exprs[:width]), list(exprs[width:])
 
     def as_sql(self, compiler, connection):
         sql, params = [], []
@@ -224,7 +224,9 @@ class PageParamsSerializer(serializers.Serializer):
 
 def page_params(data) -> dict:
     """Validated `page_size` and `cursor` from query params or a body (400 on bad input)."""
-    params = PageParamsSerializer(data={k: data[k] for k in ("page_size", "cursor") if k in data})
+    params = PageParamsSerializer(
+        data={name: data[name] for name in ("page_size", "cursor") if name in data}
+    )
     params.is_valid(raise_exception=True)
     return params.validated_data
 
@@ -268,7 +270,9 @@ class KeysetPagination(BasePagination):
             return None
         if self.link_params is not None:
             base = self.request.build_absolute_uri(self.request.path)
-            params = {k: v for k, v in self.link_params.items() if v not in (None, "")}
+            params = {
+                name: value for name, value in self.link_params.items() if value not in (None, "")
+            }
             params[self.cursor_query_param] = token
             return f"{base}?{urlencode(params)}"
         url = self.request.build_absolute_uri()
@@ -278,8 +282,8 @@ class KeysetPagination(BasePagination):
         next_url = self._link(self.page.next_cursor)
         previous_url = self._link(self.page.previous_cursor)
         headers = {}
-        links = [f'<{u}>; rel="{rel}"' for u, rel in ((next_url, "next"), (previous_url, "prev"))]
-        links = [link for link, u in zip(links, (next_url, previous_url), strict=True) if u]
+        pairs = ((next_url, "next"), (previous_url, "prev"))
+        links = [f'<{url}>; rel="{rel}"' for url, rel in pairs if url]
         if links:
             headers["Link"] = ", ".join(links)
         body = OrderedDict([("next", next_url), ("previous", previous_url), ("results", data)])

@@ -86,5 +86,6 @@ class LeanJSONRenderer(JSONRenderer):
 def lean_renderers() -> list:
     """The configured renderer classes with DRF's JSONRenderer swapped for the lean one."""
     return [
-        LeanJSONRenderer if r is JSONRenderer else r for r in api_settings.DEFAULT_RENDERER_CLASSES
+        LeanJSONRenderer if renderer is JSONRenderer else renderer
+        for renderer in api_settings.DEFAULT_RENDERER_CLASSES
     ]

@@ -82,12 +82,16 @@ class Statement:
         compiler = query.get_compiler(connection=connection)
         self.sql, params = compiler.as_sql()
         self.params = list(params)
-        self.slots = [(i, p) for i, p in enumerate(self.params) if isinstance(p, _Param)]
+        self.slots = [
+            (position, param)
+            for position, param in enumerate(self.params)
+            if isinstance(param, _Param)
+        ]
         if query.selected:
             self.names = tuple(query.selected)
         else:
             self.names = (*query.extra_select, *query.values_select, *query.annotation_select)
-        fields = [s[0] for s in compiler.select[0 : compiler.col_count]]
+        fields = [selected[0] for selected in compiler.select[0 : compiler.col_count]]
         self.converters = list(compiler.get_converters(fields).items())
 
     def rows(self, values: dict, connection) -> list[dict]:
@@ -95,8 +99,8 @@ class Statement:
         if self.slots:
             params = params.copy()
             try:
-                for i, param in self.slots:
-                    params[i] = param.bind(values, connection)
+                for position, param in self.slots:
+                    params[position] = param.bind(values, connection)
             except _NoRows:
                 return []
         with connection.cursor() as cursor:
@@ -159,4 +163,6 @@ def compiled_sql(key: tuple, compile_sql, connection) -> tuple[str, list]:
 
 def bind(params: list, values: dict, connection) -> list:
     """`params` with each Slot's value from `values`, adapted as its field adapts it."""
-    return [p.bind(values, connection) if isinstance(p, _Param) else p for p in params]
+    return [
+        param.bind(values, connection) if isinstance(param, _Param) else param for param in params
+    ]

@@ -4,38 +4,10 @@
     page = paginate_keyset(agents, ordering=search_ordering("relevance"), ...)
     facets = search_facets(q="tranlator", min_rating=3)
 
-`search_agents` returns listed agents shaped for cards (`for_cards()`), annotated with
-`score` (higher is better). Whatever the ordering, `score` is there to show; the exact-name-first
-rule belongs to the relevance ordering (an explicit `-installs` sorts by installs).
-
-PostgreSQL (schema from migration 0003_search):
-- full text: `websearch_to_tsquery('english', q)` against the stored, GIN-indexed
-  `search_vector` (name A > tagline B > tags C > description D), OR'ed with a prefix query for
-  the last word (`transl` finds Translator while the user types);
-- typos: `lower(name) %> lower(q)` (pg_trgm word similarity, threshold 0.45 set per connection
-  in settings), served by the GIN trigram index on lower(name): `tranlator` finds Translator;
-  left out when q holds a quoted phrase or an exclusion (`-word`), which ask for precision;
-- score: an exact, case-insensitive name match first (+10, above any other blend), then
-  `ts_rank + 0.5 * word_similarity`, scaled by quality: a Bayesian rating (prior 3.5 stars
-  worth 5 reviews) and log installs, so quality reorders close matches but cannot lift an
-  agent that barely matches above one that matches well. Quality is the stored
-  `search_quality` column (migration 0007), `_quality()` as a generated column.
-
-Bounded work (docs/search.md): however many agents match, only the SEARCH_CANDIDATES
-best-quality matches (plus exact-name matches) are scored, sorted and paged, and facets count
-at most FACET_CAP + 1 matches (`capped` says a count is a lower bound). Results past the
-candidates are not reachable; that is the approximation users can see.
-
-SQLite (the embedded default) has neither, so a simpler matcher: every word of q (up to 8)
-must occur in the name, tagline or description (case-insensitive for ASCII, no stemming and no
-typo tolerance); per word a name hit counts 1, a tagline hit 0.5, a description hit 0.2; an
-exact name match gets the same +10 and the same quality factor applies.
-
-Facets (`search_facets`) count matches per category with every filter but the category
-itself, so a page filtered to one category still shows how many matches the others hold
-(the usual faceted-navigation choice). Each facet carries `capped`: true when more than
-FACET_CAP agents match, so the counts cover the first FACET_CAP + 1 matches found and read as
-"at least".
+PostgreSQL matches full text plus trigram typos, SQLite (the embedded default) every word;
+either way only the SEARCH_CANDIDATES best-quality matches (plus exact names) are scored and
+paged, and facets count at most FACET_CAP + 1 matches. docs/search.md has the ranking, the
+backends' differences and what users can see of the bounds.
 """
 
 import difflib

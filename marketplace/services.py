@@ -209,7 +209,8 @@ def create_review(*, user, agent: Agent, rating: int, title: str = "", body: str
     return review
 
 
-def _locked(review: Review) -> Review | None:
+def _lock_review_row(review: Review) -> Review | None:
+    """The review re-read under a row lock (SELECT ... FOR UPDATE); None once it is deleted."""
     return Review.objects.select_for_update().filter(pk=review.pk).first()
 
 
@@ -218,7 +219,7 @@ def update_review(*, review: Review, rating=None, title=None, body=None) -> Revi
     """Change any of rating, title and body; the counters follow a rating change."""
     if rating is not None:
         _check_rating(rating)
-    locked = _locked(review)
+    locked = _lock_review_row(review)
     if locked is None:
         raise Review.DoesNotExist(review.pk)
     old_rating = locked.rating
@@ -242,7 +243,7 @@ def update_review(*, review: Review, rating=None, title=None, body=None) -> Revi
 
 @transaction.atomic
 def delete_review(*, review: Review) -> bool:
-    locked = _locked(review)
+    locked = _lock_review_row(review)
     if locked is None:
         return False
     locked.delete()
@@ -260,7 +261,7 @@ def delete_review(*, review: Review) -> bool:
 @transaction.atomic
 def set_review_hidden(*, review: Review, hidden: bool) -> bool:
     """Hide or show a review (moderation); hidden reviews do not count. Returns if it changed."""
-    locked = _locked(review)
+    locked = _lock_review_row(review)
     if locked is None or locked.is_hidden == hidden:
         return False
     Review.objects.filter(pk=locked.pk).update(is_hidden=hidden)

@@ -1,9 +1,10 @@
 import pytest
 from django.conf import settings
-from django.core.cache import cache
+from django.core.cache import cache, caches
 from django.db import connection
 
 from aios import response_cache
+from aios.cache import ResilientRedisCache
 from tests import hitpath
 from tests.factories import AgentFactory, UserFactory
 
@@ -31,6 +32,27 @@ def _clear_cache():
     yield
     cache.clear()
     response_cache.clear_near_copies()
+
+
+@pytest.fixture(params=[pytest.param("redis", marks=pytest.mark.redis), "file"])
+def cache_backend(request, settings, tmp_path):
+    """The real Redis the settings give, or a file cache of this test's own."""
+    if request.param == "redis":
+        assert isinstance(caches["default"], ResilientRedisCache)
+    elif settings.REDIS_URL:
+        # The embedded-default run (SQLite + file cache) covers the file cache; the Redis run
+        # spends its time on Redis (keeps each `make test` within CI's budget).
+        pytest.skip("file cache: covered by the embedded-default run")
+    else:
+        settings.CACHES = {
+            "default": {
+                "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+                "LOCATION": str(tmp_path / "cache"),
+                "KEY_PREFIX": settings.CACHE_KEY_PREFIX,
+                "TIMEOUT": settings.CACHE_TTL,
+            }
+        }
+    return request.param
 
 
 @pytest.fixture

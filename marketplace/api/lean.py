@@ -37,7 +37,7 @@ class Render:
 
 def _card_function(prefix: str):
     """card(row, render) for rows whose card columns carry `prefix` (installations: agent__)."""
-    k = {name: f"{prefix}{name}" for name in CARD_VALUES}
+    keys = {name: f"{prefix}{name}" for name in CARD_VALUES}
     (
         k_id,
         k_slug,
@@ -55,7 +55,7 @@ def _card_function(prefix: str):
         k_pslug,
         k_pname,
         k_pverified,
-    ) = k.values()
+    ) = keys.values()
     storage_url = _ICON_STORAGE.url
 
     def card(row, render: Render) -> dict:
@@ -188,8 +188,8 @@ def detail(row, request, *, reviews, mine) -> dict:
             "source_url": row["source_url"],
             "tags": row["tags"],
             "published_at": dt(published) if published else None,
-            "rating_distribution": {str(r): row[f"ratings_{r}"] for r in RATINGS},
-            "recent_reviews": [_review(r, dt) for r in reviews],
+            "rating_distribution": {str(rating): row[f"ratings_{rating}"] for rating in RATINGS},
+            "recent_reviews": [_review(review, dt) for review in reviews],
             "is_installed": None if mine is None else bool(row["viewer_installed"]),
             "my_review": own_review(mine[0], dt) if mine else None,
         }

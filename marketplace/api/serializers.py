@@ -143,9 +143,9 @@ class AgentCardSerializer(serializers.ModelSerializer):
     @functools.cached_property
     def _extra_fields(self) -> list:
         """The fields a subclass declares beyond the card's (none for a plain card)."""
-        if CARD_FIELDS.issuperset(self.Meta.fields):
+        if CARD_SERIALIZER_FIELDS.issuperset(self.Meta.fields):
             return []
-        return [f for f in self._readable_fields if f.field_name not in CARD_FIELDS]
+        return [f for f in self._readable_fields if f.field_name not in CARD_SERIALIZER_FIELDS]
 
     def to_representation(self, agent):
         datetime_field, float_field, extra = _DATETIME, _FLOAT, self._extra_fields
@@ -182,7 +182,7 @@ class AgentCardSerializer(serializers.ModelSerializer):
         return data
 
 
-CARD_FIELDS = frozenset(AgentCardSerializer.Meta.fields)
+CARD_SERIALIZER_FIELDS = frozenset(AgentCardSerializer.Meta.fields)
 
 
 class SearchResultSerializer(AgentCardSerializer):

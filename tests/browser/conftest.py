@@ -1,30 +1,16 @@
-"""Playwright on the system's Chromium (never `playwright install`: no browser download here).
+"""Browser tests: Playwright on the system's Chromium (tests/helpers/browser.py).
 
 Where no Chromium is installed, every test marked `browser` is skipped with the reason.
 """
 
-import os
-import shutil
 from pathlib import Path
 
 import pytest
 from django.conf import settings
 
-# Playwright's sync API runs an event loop in the test thread; the ORM calls that set up
-# each test run in that same thread, outside any async code of their own.
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+from tests.helpers.browser import CHROMIUM
+from tests.helpers.browser import browser_type_launch_args as browser_type_launch_args
 
-CHROMIUM = os.environ.get("CHROMIUM_PATH") or shutil.which("chromium") or "/usr/bin/chromium"
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-dev-shm-usage",
-    "--disable-quic",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 SCREENSHOTS = Path(settings.BASE_DIR) / "test-artifacts" / "screenshots"
 
 
@@ -37,11 +23,6 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "browser" in item.keywords:
             item.add_marker(skip)
-
-
-@pytest.fixture(scope="session")
-def browser_type_launch_args(browser_type_launch_args):
-    return {**browser_type_launch_args, "executable_path": CHROMIUM, "args": ARGS}
 
 
 @pytest.fixture

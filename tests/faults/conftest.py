@@ -22,8 +22,8 @@ from django.conf import settings
 from django.db import connection
 from django.test import Client
 
-from tests.security.routes import concrete_urls
-from tests.security.seed import seed
+from tests.helpers.routes import concrete_urls
+from tests.helpers.seeded_world import seed
 
 ROOT = Path(settings.BASE_DIR)
 REQUEST_TIMEOUT = 15  # seconds a test waits for any one answer: longer counts as a hang

@@ -10,6 +10,7 @@ from knowledge.models import KnowledgeEntry
 from marketplace import icons, services
 from marketplace.models import Agent, Category, Installation, Publisher, Review
 from tests.factories import AgentFactory, KnowledgeEntryFactory, UserFactory
+from tests.helpers.admin_forms import agent_change_form
 
 pytestmark = pytest.mark.django_db
 
@@ -146,26 +147,6 @@ def test_counters_and_review_ratings_are_read_only(client, staff_user, agent):
     html = client.get(reverse("admin:marketplace_review_change", args=[review.pk])).content.decode()
     assert 'name="rating"' not in html
     assert client.get(reverse("admin:marketplace_installation_add")).status_code == 403
-
-
-def agent_change_form(agent, **fields) -> dict:
-    """What the admin's agent change form posts for `agent`, with `fields` on top. Checkboxes
-    are sent only when ticked ("on"): leave one out to untick it."""
-    return {
-        "name": agent.name,
-        "slug": agent.slug,
-        "tagline": agent.tagline,
-        "category": agent.category_id,
-        "publisher": agent.publisher_id,
-        "description": "",
-        "tags": "[]",
-        "version": "1.0.0",
-        "homepage_url": "",
-        "source_url": "",
-        "published_at_0": "",
-        "published_at_1": "",
-        **fields,
-    }
 
 
 def test_uploaded_icon_is_stored_as_webp_sizes(client, staff_user, agent, settings, tmp_path):

@@ -2,7 +2,6 @@
 
 import pytest
 from django.db import IntegrityError, connection, transaction
-from django.test.utils import CaptureQueriesContext
 
 from knowledge.models import KnowledgeEntry
 from marketplace.models import Agent, Installation, Review
@@ -96,39 +95,6 @@ def test_average_rating_is_bounded():
         Agent.objects.filter(pk=agent.pk).update(rating_average=5.5)
 
 
-def test_tag_filter_matches_whole_tags_only():
-    tagged = AgentFactory(tags=["pdf", "ocr"])
-    AgentFactory(tags=["pdf-export"])
-    AgentFactory(tags=[])
-    assert list(Agent.objects.with_tag("pdf")) == [tagged]
-    assert list(Agent.objects.with_tag("ocr")) == [tagged]
-    assert not Agent.objects.with_tag("pd").exists()
-
-
-def test_ordering_names_sort_with_id_as_tiebreaker():
-    a, b, c = (AgentFactory(rating_average=4.0) for _ in range(3))
-    assert list(Agent.objects.ordered("-rating")) == [c, b, a]
-    assert list(Agent.objects.ordered("name").values_list("name", flat=True)) == sorted(
-        [a.name, b.name, c.name]
-    )
-
-
 def test_rating_distribution_reads_the_stored_histogram():
     agent = AgentFactory(ratings_1=1, ratings_5=3)
     assert agent.rating_distribution == {1: 1, 2: 0, 3: 0, 4: 0, 5: 3}
-
-
-def test_detail_reads_the_five_latest_visible_reviews_with_a_limit_not_a_window():
-    agent = AgentFactory()
-    reviews = ReviewFactory.create_batch(7, agent=agent)
-    hidden = reviews[-1]
-    Review.objects.filter(pk=hidden.pk).update(is_hidden=True)
-    with CaptureQueriesContext(connection) as queries:
-        fetched = Agent.objects.for_detail().get(pk=agent.pk)
-        recent = fetched.recent_reviews
-    assert len(queries) == 2  # the agent, then its reviews: one indexed LIMIT query
-    assert "ROW_NUMBER" not in queries[1]["sql"].upper()
-    assert "LIMIT 5" in queries[1]["sql"].upper()
-    expected = Review.objects.filter(agent=agent, is_hidden=False).order_by("-created_at", "-id")
-    assert [r.pk for r in recent] == [r.pk for r in expected[:5]]
-    assert hidden.pk not in [r.pk for r in recent]

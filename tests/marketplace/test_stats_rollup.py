@@ -17,7 +17,8 @@ from marketplace import services
 from marketplace.models import RATINGS, STATS_SHARDS, Agent, Category, CategoryStats
 from marketplace.stats import marketplace_stats
 from tests.factories import AgentFactory, CategoryFactory, UserFactory
-from tests.marketplace.test_admin import agent_change_form
+from tests.helpers.admin_forms import agent_change_form
+from tests.helpers.threads import review_job, run_in_threads
 
 pytestmark = pytest.mark.django_db
 
@@ -470,8 +471,6 @@ def test_the_migration_fills_the_rollup_from_the_agents_already_there():
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_parallel_writes_in_one_category_keep_the_rollup_exact_without_deadlocks():
-    from tests.marketplace.test_concurrency import _run_in_threads, review_job
-
     category = CategoryFactory(name="Busy")
     agents = AgentFactory.create_batch(24, category=category)  # every stripe, some shared
     users = UserFactory.create_batch(30)
@@ -497,7 +496,7 @@ def test_parallel_writes_in_one_category_keep_the_rollup_exact_without_deadlocks
             ids = [a.pk for a in rng.sample(agents, 8)]
             jobs.append(flag_job(ids, rng.random() < 0.5))
 
-    assert _run_in_threads(jobs) == []
+    assert run_in_threads(jobs) == []
     assert services.find_counter_drift() == []
     assert_rollup_exact()
     assert Agent.objects.filter(install_count__gt=0).count() > 12

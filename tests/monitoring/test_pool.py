@@ -78,7 +78,8 @@ def test_a_pool_wait_and_a_timed_out_wait_move_the_pool_metrics(tiny_pool, sampl
 def test_exhaustion_shows_within_seconds_without_a_scrape(
     tiny_pool, sample, monkeypatch, fresh_window
 ):
-    # The worker's reporter thread samples "default"; here "default" is the tiny pool.
+    # The worker's reporter thread samples "default"; here "default" is the tiny pool. The
+    # reporter takes no pool argument, so its private look-up is the only seam.
     monkeypatch.setattr(pool_monitor, "_pool_of", lambda alias: tiny_pool)
     reporter.ensure_started()
     held = tiny_pool.getconn()
@@ -107,6 +108,7 @@ def test_the_django_pool_is_what_the_monitor_reads(sample):
 
 def test_the_monitor_never_builds_a_pool_itself(monkeypatch):
     wrapper = type(connections["default"])
+    # Django keeps its pools in this private class attribute and offers no other view of them.
     monkeypatch.setattr(wrapper, "_connection_pools", {})
     assert pool_monitor.sample_all() == {}
     assert wrapper._connection_pools == {}  # nothing built behind Django's back

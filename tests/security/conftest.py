@@ -3,7 +3,7 @@
 import pytest
 from django.test import Client
 
-from tests.security.seed import seed
+from tests.helpers.seeded_world import seed
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ import pytest
 
 from knowledge.models import KnowledgeEntry
 from tests.factories import CategoryFactory
-from tests.security.seed import PASSWORD
+from tests.helpers.seeded_world import PASSWORD
 
 pytestmark = pytest.mark.django_db
 

@@ -12,8 +12,8 @@ from django.test import Client
 
 from knowledge.models import KnowledgeEntry
 from marketplace.models import Installation, Review
-from tests.security.routes import all_routes, concrete_urls
-from tests.security.seed import seed
+from tests.helpers.routes import all_routes, concrete_urls
+from tests.helpers.seeded_world import seed
 
 pytestmark = pytest.mark.django_db
 

@@ -8,8 +8,6 @@ import pytest
 from django.test import Client
 
 from marketplace import services
-from tests.browser.conftest import CHROMIUM
-from tests.browser.conftest import browser_type_launch_args as browser_type_launch_args
 from tests.factories import (
     AgentFactory,
     CategoryFactory,
@@ -17,6 +15,8 @@ from tests.factories import (
     PublisherFactory,
     UserFactory,
 )
+from tests.helpers.browser import CHROMIUM
+from tests.helpers.browser import browser_type_launch_args as browser_type_launch_args
 
 pytestmark = [
     pytest.mark.browser,

@@ -21,11 +21,10 @@ from rest_framework.authtoken.models import Token
 
 from aios import response_cache
 from tests.factories import AgentFactory, UserFactory
-from tests.test_cache_invalidation import cache_backend
+from tests.helpers.clock import skip_ahead
 
 pytestmark = pytest.mark.django_db
 
-__all__ = ["cache_backend"]
 
 LIST = "/api/v1/marketplace/agents/"
 SECURITY_HEADERS = (
@@ -132,7 +131,8 @@ def test_plain_http_is_redirected_and_https_copies_carry_hsts(agents, settings):
 
 def test_a_client_past_the_hit_budget_goes_through_django(agents, settings, monkeypatch):
     settings.RESPONSE_CACHE_HIT_RATE = 3
-    monkeypatch.setattr(response_cache, "_clock", lambda: 1000.5)  # one second throughout
+    # The hit budget's clock is private (no public seam): one second throughout.
+    monkeypatch.setattr(response_cache, "_clock", lambda: 1000.5)
     client = Client()
     warm(client, LIST)  # the first look-up of the second
     answered = [by_hit_path(client.get(LIST)) for _ in range(4)]
@@ -211,8 +211,7 @@ def test_a_copy_past_its_counter_staleness_goes_to_django_which_recomputes_once(
         services.install_agent(user=UserFactory(), agent=agents[0])
     lagging = client.get(LIST)
     assert by_hit_path(lagging)  # within the bound: still the copy
-    later = response_cache._now() + 31
-    monkeypatch.setattr(response_cache, "_now", lambda: later)
+    skip_ahead(monkeypatch, 31)
     refreshed = client.get(LIST)
     assert not by_hit_path(refreshed)  # Django recomputed it (under the lock)
     assert by_hit_path(client.get(LIST))

@@ -29,11 +29,11 @@ from rest_framework.response import Response
 from rest_framework.throttling import AnonRateThrottle
 from rest_framework.views import APIView
 
-from aios import response_cache
 from marketplace import caching, services
 from marketplace.caching import CachedResponseMixin, CachePolicy
 from marketplace.models import Agent, Installation
 from tests.factories import AgentFactory, CategoryFactory, PublisherFactory, UserFactory
+from tests.helpers.clock import skip_ahead
 
 pytestmark = [pytest.mark.urls(__name__), pytest.mark.django_db(transaction=False)]
 
@@ -543,8 +543,7 @@ def test_a_cold_key_is_computed_once_while_the_others_wait():
 def test_an_expired_hot_key_is_recomputed_once_while_the_others_serve_it_stale(monkeypatch):
     assert body(Client().get("/slow/")) == "computation 1"
     stale_before = caching.response_cache_stats().get(("lists", "stale"), 0)
-    later = time.time() + caching.LISTS_TTL + 1
-    monkeypatch.setattr(response_cache, "_now", lambda: later)
+    skip_ahead(monkeypatch, caching.LISTS_TTL + 1)
     bodies = _concurrent_gets("/slow/", 8)
     assert CALLS["slow"] == 2
     assert set(bodies) <= {"computation 1", "computation 2"}
@@ -555,8 +554,7 @@ def test_an_expired_hot_key_is_recomputed_once_while_the_others_serve_it_stale(m
 
 def test_a_copy_past_its_ttl_is_never_served_after_a_write(monkeypatch, client, agents):
     client.get("/agents/")
-    later = time.time() + caching.LISTS_TTL + 1
-    monkeypatch.setattr(response_cache, "_now", lambda: later)
+    skip_ahead(monkeypatch, caching.LISTS_TTL + 1)
     caching.forget()  # what every write does on commit
     client.get("/agents/")
     assert CALLS["list"] == 2

@@ -10,150 +10,25 @@ the write proved nothing.
 Runs twice: on real Redis (`redis`, as in CI) and on the file cache (the embedded default).
 """
 
-import re
 from html.parser import HTMLParser
 from io import StringIO
 
 import pytest
 from django.contrib.auth import get_user_model
-from django.core.cache import caches
 from django.core.management import call_command
-from django.test import Client, override_settings
 from django.urls import reverse
 from rest_framework.authtoken.models import Token
 
-from aios import response_cache
-from aios.cache import ResilientRedisCache
 from knowledge.models import KnowledgeEntry
 from marketplace import services
 from marketplace.models import Agent, Installation, Review
-from tests.factories import (
-    AgentFactory,
-    CategoryFactory,
-    KnowledgeEntryFactory,
-    PublisherFactory,
-    UserFactory,
-)
+from tests.factories import CategoryFactory
+from tests.helpers.cached_reads import World, content, truth
+from tests.helpers.clock import skip_ahead
 
 pytestmark = pytest.mark.django_db
 
 User = get_user_model()
-CSRF_VALUE = re.compile(r'(name="csrfmiddlewaretoken" value=")[^"]*')
-
-
-@pytest.fixture(params=[pytest.param("redis", marks=pytest.mark.redis), "file"])
-def cache_backend(request, settings, tmp_path):
-    """The real Redis the settings give, or a file cache of this test's own."""
-    if request.param == "redis":
-        assert isinstance(caches["default"], ResilientRedisCache)
-    elif settings.REDIS_URL:
-        # The embedded-default run (SQLite + file cache) covers the file cache; the Redis run
-        # spends its time on Redis (keeps each `make test` within CI's budget).
-        pytest.skip("file cache: covered by the embedded-default run")
-    else:
-        settings.CACHES = {
-            "default": {
-                "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
-                "LOCATION": str(tmp_path / "cache"),
-                "KEY_PREFIX": settings.CACHE_KEY_PREFIX,
-                "TIMEOUT": settings.CACHE_TTL,
-            }
-        }
-    return request.param
-
-
-# Every cached read, by who reads it: "anon", the writer by token ("api") or session ("web").
-READS = [
-    # API
-    ("anon", "/api/v1/marketplace/agents/"),
-    ("api", "/api/v1/marketplace/agents/"),
-    ("anon", "/api/v1/marketplace/agents/?category=writing"),
-    ("anon", "/api/v1/marketplace/agents/?category=writing&ordering=-installs"),
-    ("anon", "/api/v1/marketplace/agents/?category=coding"),
-    ("anon", "/api/v1/marketplace/agents/featured/"),
-    ("anon", "/api/v1/marketplace/categories/"),
-    ("anon", "/api/v1/marketplace/stats/"),
-    ("anon", "/api/v1/agents/search/?q=alpha"),
-    ("anon", "/api/v1/agents/{a}/"),
-    ("api", "/api/v1/agents/{a}/"),
-    ("web", "/api/v1/agents/{a}/"),
-    ("anon", "/api/v1/agents/{a}/reviews/"),
-    ("api", "/api/v1/agents/{a}/reviews/mine/"),
-    ("api", "/api/v1/me/installations/"),
-    ("web", "/api/v1/me/installations/"),
-    ("api", "/api/v1/knowledge/entries/"),
-    ("api", "/api/v1/knowledge/entries/{e}/"),
-    # Pages
-    ("anon", "/"),
-    ("web", "/"),
-    ("anon", "/agents/"),
-    ("web", "/agents/"),
-    ("anon", "/agents/?category=writing"),
-    ("anon", "/agents/?category=coding&sort=-installs"),
-    ("anon", "/search/?q=alpha"),
-    ("web", "/search/?q=alpha"),
-    ("anon", "/stats/"),
-    ("web", "/stats/"),
-    ("anon", "/agents/{slug}/"),
-    ("web", "/agents/{slug}/"),
-    ("anon", "/agents/{slug}/reviews/"),
-    ("web", "/me/agents/"),
-    ("web", "/knowledge/"),
-    ("web", "/knowledge/{e}/"),
-]
-
-
-# --- The world every case starts from ----------------------------------------------------
-
-
-class World:
-    """A writer (by token, by session), a staff member, an anonymous visitor, three agents:
-    Alpha and Beta in Writing, Gamma (featured) in Coding."""
-
-    def __init__(self):
-        self.category = CategoryFactory(name="Writing")
-        self.publisher = PublisherFactory(name="Acme")
-        self.agent = AgentFactory(
-            name="Alpha", slug="alpha", category=self.category, publisher=self.publisher
-        )
-        self.other = AgentFactory(name="Beta", slug="beta", category=self.category)
-        self.coding = CategoryFactory(name="Coding")
-        self.featured = AgentFactory(
-            name="Gamma", slug="gamma", category=self.coding, is_featured=True
-        )
-        self.writer = UserFactory(username="writer")
-        self.staff = UserFactory(username="staff", is_staff=True, is_superuser=True)
-        self.carol = UserFactory(username="carol")
-        self.entry = KnowledgeEntryFactory(user=self.writer, agent=self.agent, title="Notes")
-        token = Token.objects.create(user=self.writer)
-        self.api = Client(HTTP_AUTHORIZATION=f"Token {token.key}")
-        self.web = Client()
-        self.web.force_login(self.writer)
-        self.admin = Client()
-        self.admin.force_login(self.staff)
-        self.anon = Client()
-
-    def client(self, name) -> Client:
-        return getattr(self, name)
-
-    def review(self, user=None) -> Review:
-        return Review.objects.get(user=user or self.writer, agent=self.agent)
-
-    def reads(self) -> list[tuple[str, str]]:
-        ids = {"a": self.agent.pk, "e": self.entry.pk, "slug": self.agent.slug}
-        return [(name, url.format(**ids)) for name, url in READS]
-
-
-def content(response):
-    """What a reader sees: JSON as data; HTML with the (per-render masked) CSRF token blanked."""
-    if response.get("Content-Type", "").startswith("application/json"):
-        return response.status_code, response.json()
-    return response.status_code, CSRF_VALUE.sub(r"\1", response.content.decode())
-
-
-def truth(client, url):
-    with override_settings(CACHE_ENABLED=False):
-        return content(client.get(url))
 
 
 def warm(w) -> dict:
@@ -529,8 +404,7 @@ def test_every_cached_read_is_fresh_after_every_write(
             changed.append((name, url))
     assert changed or lagging, "the write showed in no read: the case proves nothing"
     if lagging:  # ... for COUNTER_STALENESS seconds at most
-        later = response_cache._now() + staleness + 1
-        monkeypatch.setattr(response_cache, "_now", lambda: later)
+        skip_ahead(monkeypatch, staleness + 1)
         for name, url in lagging:
             client = w.client(name)
             assert content(client.get(url)) == truth(client, url), (name, url)
@@ -555,14 +429,13 @@ def test_an_install_lags_for_others_and_never_for_the_writer(
 
     assert installs(w.anon) == 0  # everybody else: the copy from before, for now
     assert installs(w.api) == 1  # the writer: at once
-    later = response_cache._now() + 31
-    monkeypatch.setattr(response_cache, "_now", lambda: later)
+    skip_ahead(monkeypatch, 31)
     assert installs(w.anon) == 1
 
 
 def test_the_matrix_can_see_staleness(cache_backend, settings):
-    settings.COUNTER_STALENESS = 0
     """Control: the same kind of write without its invalidation leaves warm copies stale."""
+    settings.COUNTER_STALENESS = 0
     w = World()
     warm(w)
     Agent.objects.filter(pk=w.agent.pk).update(install_count=5)  # no forget

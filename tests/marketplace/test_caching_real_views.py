@@ -14,11 +14,9 @@ from rest_framework.authtoken.models import Token
 
 from marketplace import caching, services
 from tests.factories import AgentFactory, KnowledgeEntryFactory, UserFactory
-from tests.test_cache_invalidation import READS, World, cache_backend, content, truth
+from tests.helpers.cached_reads import READS, World, content, truth
 
 pytestmark = pytest.mark.django_db
-
-__all__ = ["cache_backend"]  # the fixture, shared with the matrix
 
 
 @pytest.fixture

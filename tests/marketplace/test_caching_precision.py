@@ -1,6 +1,6 @@
 """Invalidation is precise: a write retires what can show it and leaves the rest warm.
 
-The matrix (test_cache_invalidation.py) proves nothing is ever stale; these tests prove the
+The matrix (test_caching_invalidation.py) proves nothing is ever stale; these tests prove the
 other half, that an install or a review does not empty the whole cache: a warm copy the
 write cannot affect still answers with no query. Runs on real Redis and on the file cache.
 """
@@ -11,7 +11,6 @@ from rest_framework.authtoken.models import Token
 
 from marketplace import services
 from tests.factories import AgentFactory, CategoryFactory, UserFactory
-from tests.test_cache_invalidation import cache_backend
 
 pytestmark = pytest.mark.django_db
 
@@ -20,9 +19,6 @@ pytestmark = pytest.mark.django_db
 def _never_stale(settings):
     """These tests pin what each write retires at once: counters included (staleness 0)."""
     settings.COUNTER_STALENESS = 0
-
-
-__all__ = ["cache_backend"]
 
 
 class Shop:

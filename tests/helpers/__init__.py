@@ -1,0 +1,1 @@
+"""Helpers more than one test module uses: test modules import these, never each other."""
