@@ -285,7 +285,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PARSER_CLASSES": ["aios.parsers.JSONParser"],
     "DEFAULT_PAGINATION_CLASS": "aios.pagination.KeysetPagination",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "EXCEPTION_HANDLER": "marketplace.api.errors.exception_handler",
+    "EXCEPTION_HANDLER": "aios.api.errors.exception_handler",
     "DEFAULT_THROTTLE_CLASSES": [
         "rest_framework.throttling.AnonRateThrottle",
         "aios.throttling.SignedInRateThrottle",  # UserRateThrottle for signed-in users only
@@ -309,7 +309,7 @@ SPECTACULAR_SETTINGS = {
     "PARSER_WHITELIST": ["rest_framework.parsers.JSONParser"],
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",  # the default
-        "marketplace.api.errors.document_uri_too_long",  # gunicorn's 414 on GET lists
+        "aios.api.errors.document_uri_too_long",  # gunicorn's 414 on GET lists
     ],
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",

@@ -20,6 +20,7 @@ from . import caching, services
 from .caching import agent_ns, cached_response, depends
 from .forms import BrowseForm, ReviewForm, SearchForm, SignupForm
 from .icons import ICON_DIR
+from .managers import AGENT_ORDERINGS
 from .models import RATINGS, Agent, Installation, Review
 from .search import (
     FACET_CAP,
@@ -98,7 +99,7 @@ def agent_list(request):
         agents = agents.in_category(filters["category"])
     if filters["min_rating"]:
         agents = agents.min_rating(filters["min_rating"])
-    page, status = _page(request, agents, ordering=filters["sort"])
+    page, status = _page(request, agents, ordering=AGENT_ORDERINGS[filters["sort"]])
     status = 400 if form.errors else status  # an invalid filter: marketplace.filters
     category_name = dict(form.fields["category"].choices).get(filters["category"], "")
     context = {

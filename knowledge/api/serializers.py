@@ -1,13 +1,20 @@
 """Knowledge API shapes. The owner is always the requesting user, never a field."""
 
+from django.core.exceptions import ValidationError
 from rest_framework import serializers
 
+from aios.api import fields
+from aios.api.fields import StrictModelSerializer
 from aios.renderers import lean_datetimes
 from knowledge.models import KnowledgeEntry
-from marketplace.api import fields
-from marketplace.api.fields import StrictModelSerializer
-from marketplace.filters import validate_agent_id
 from marketplace.models import Agent
+
+
+def validate_agent_id(pk: int) -> None:
+    """Any agent, listed or not: entries may point at an agent that was since unlisted."""
+    if isinstance(pk, int) and 0 < pk < 2**63 and not Agent.objects.filter(pk=pk).exists():
+        raise ValidationError(f"Unknown agent {pk}.", code="unknown")
+
 
 MAX_TAGS = 20
 MAX_TAG_LENGTH = 50

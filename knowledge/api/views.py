@@ -6,11 +6,12 @@ from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import viewsets
 from rest_framework.permissions import IsAuthenticated
 
+from aios.api.errors import errors
+from aios.api.fields import validated
 from aios.pagination import KeysetPagination
 from aios.renderers import lean_renderers
 from aios.response_cache import CachedResponseMixin
 from knowledge.models import KnowledgeEntry
-from marketplace.api.views import errors, validated
 
 from ..caching import own_entries
 from .serializers import KnowledgeEntrySerializer, KnowledgeFilterParams, entry_rows

@@ -23,24 +23,24 @@ from rest_framework.throttling import AnonRateThrottle, ScopedRateThrottle
 from rest_framework.views import APIView
 
 from aios import throttling
+from aios.api.errors import Conflict, errors
+from aios.api.fields import validated
 from aios.pagination import KeysetPagination
 from aios.renderers import lean_renderers
 from marketplace import caching, services
 from marketplace.caching import CachedResponseMixin, cached_response
-from marketplace.managers import RECENT_REVIEWS
+from marketplace.managers import AGENT_ORDERINGS, RECENT_REVIEWS
 from marketplace.models import Agent, Category, Installation, Review
 from marketplace.search import search_agents, search_facets, search_ordering
 from marketplace.stats import marketplace_stats
 
-from . import fields, lean
-from .errors import Conflict
+from . import lean
 from .serializers import (
     AgentCardSerializer,
     AgentDetailSerializer,
     AgentListParams,
     CategorySerializer,
     CredentialsSerializer,
-    ErrorSerializer,
     InstallationSerializer,
     OrderingParams,
     ReviewPatchSerializer,
@@ -50,34 +50,7 @@ from .serializers import (
     SearchParams,
     StatsSerializer,
     TokenSerializer,
-    ValidationErrorSerializer,
 )
-
-_ERRORS = {
-    400: OpenApiResponse(
-        ValidationErrorSerializer, description="Invalid input: field name -> list of messages."
-    ),
-    401: OpenApiResponse(ErrorSerializer, description="Not signed in."),
-    403: OpenApiResponse(ErrorSerializer, description="Not allowed (e.g. CSRF check failed)."),
-    404: OpenApiResponse(ErrorSerializer, description="No such resource (for you)."),
-    409: OpenApiResponse(ErrorSerializer, description="Conflicts with the current state."),
-    429: OpenApiResponse(ErrorSerializer, description="Too many requests; see Retry-After."),
-}
-
-
-def errors(*codes: int) -> dict:
-    """Schema responses for the given error status codes (429 always: every view throttles)."""
-    return {code: _ERRORS[code] for code in sorted({*codes, 429})}
-
-
-def validated(serializer_class, data, **kwargs) -> dict:
-    """Validated input or a 400 with field errors. Query dicts are flattened to last values."""
-    if hasattr(data, "dict"):
-        data = data.dict()  # a plain dict: DRF reads a missing boolean in a QueryDict as False
-        kwargs.setdefault("context", fields.IGNORE_UNKNOWN)  # unknown JSON keys: 400
-    serializer = serializer_class(data=data, **kwargs)
-    serializer.is_valid(raise_exception=True)
-    return serializer.validated_data
 
 
 def no_such(model) -> Http404:
@@ -103,7 +76,7 @@ class AgentListView(CachedResponseMixin, generics.ListAPIView):
         return validated(self.params_class, self.request.query_params)
 
     def get_keyset_ordering(self):
-        return self.params["ordering"]
+        return AGENT_ORDERINGS[self.params["ordering"]]
 
     def get_queryset(self):
         p = self.params

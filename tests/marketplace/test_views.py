@@ -182,7 +182,7 @@ def test_agent_page_renders_markdown_without_scripts_or_javascript_links(client)
 
 
 def test_server_error_page_renders_without_a_request_context(rf):
-    from marketplace.api.errors import server_error
+    from aios.api.errors import server_error
 
     response = server_error(rf.get("/agents/"))
     html = response.content.decode()
