@@ -6,7 +6,7 @@ from rest_framework import serializers
 from aios.api import fields
 from aios.api.fields import StrictModelSerializer
 from aios.renderers import lean_datetimes
-from knowledge.models import KnowledgeEntry
+from knowledge.models import MAX_TAG_LENGTH, MAX_TAGS, KnowledgeEntry, clean_tags
 from marketplace.models import Agent
 
 
@@ -14,10 +14,6 @@ def validate_agent_id(pk: int) -> None:
     """Any agent, listed or not: entries may point at an agent that was since unlisted."""
     if isinstance(pk, int) and 0 < pk < 2**63 and not Agent.objects.filter(pk=pk).exists():
         raise ValidationError(f"Unknown agent {pk}.", code="unknown")
-
-
-MAX_TAGS = 20
-MAX_TAG_LENGTH = 50
 
 
 class AgentRefSerializer(serializers.Serializer):
@@ -59,7 +55,7 @@ class KnowledgeEntrySerializer(StrictModelSerializer):
         read_only_fields = ["id", "agent_detail", "created_at", "updated_at"]
 
     def validate_tags(self, tags):
-        return list(dict.fromkeys(tags))  # same tag twice is one tag
+        return clean_tags(tags)  # the fields above already refused what it would
 
 
 class KnowledgeFilterParams(serializers.Serializer):
