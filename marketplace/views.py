@@ -7,7 +7,7 @@ from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import SuspiciousFileOperation
-from django.http import FileResponse, Http404, JsonResponse
+from django.http import FileResponse, Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils._os import safe_join
@@ -56,10 +56,6 @@ def _safe_next(request, default: str) -> str:
     ):
         return target
     return default
-
-
-def _wants_json(request) -> bool:
-    return "application/json" in request.headers.get("Accept", "")
 
 
 # --- Browsing ---------------------------------------------------------------------------------
@@ -239,10 +235,9 @@ def _listed_agent(slug):
     return get_object_or_404(Agent.objects.listed(), slug=slug)
 
 
-def _install_response(request, agent, *, installed: bool, message: str):
-    if _wants_json(request):
-        count = Agent.objects.filter(pk=agent.pk).values_list("install_count", flat=True).first()
-        return JsonResponse({"installed": installed, "install_count": count, "message": message})
+def _install_response(request, agent, *, message: str):
+    # A plain form post and its redirect, with or without JS: static/js/site.js follows the
+    # redirect and takes the fresh button and counts from the page (the API is /api/v1/...).
     messages.success(request, message)
     return redirect(_safe_next(request, agent.get_absolute_url()))
 
@@ -256,7 +251,7 @@ def agent_install(request, slug):
     except services.AgentUnavailable as exc:
         raise Http404("This agent is no longer available.") from exc
     message = f"{agent.name} is installed." if created else f"{agent.name} was already installed."
-    return _install_response(request, agent, installed=True, message=message)
+    return _install_response(request, agent, message=message)
 
 
 @login_required
@@ -266,7 +261,7 @@ def agent_uninstall(request, slug):
     agent = get_object_or_404(Agent.objects.all(), slug=slug)
     removed = services.uninstall_agent(user=request.user, agent=agent)
     message = f"{agent.name} is uninstalled." if removed else f"{agent.name} was not installed."
-    return _install_response(request, agent, installed=False, message=message)
+    return _install_response(request, agent, message=message)
 
 
 # --- Reviews ----------------------------------------------------------------------------------

@@ -261,16 +261,17 @@ def test_install_ignores_an_offsite_next(client, agent, user):
     assert response["Location"] == agent.get_absolute_url()
 
 
-def test_install_answers_json_to_fetch(client, agent, user):
+def test_install_is_a_form_post_even_when_asked_for_json(client, agent, user):
+    # The JSON install is the API's (api:agent-install); site.js follows this redirect.
     client.force_login(user)
-    response = client.post(
-        reverse("agent-install", kwargs={"slug": agent.slug}), HTTP_ACCEPT="application/json"
-    )
-    assert response.json() == {
-        "installed": True,
-        "install_count": 1,
-        "message": "Translator Pro is installed.",
-    }
+    url = reverse("agent-install", kwargs={"slug": agent.slug})
+    response = client.post(url, {"next": agent.get_absolute_url()}, HTTP_ACCEPT="application/json")
+    assert response.status_code == 302
+    assert response["Location"] == agent.get_absolute_url()
+    page = client.get(response["Location"]).content.decode()
+    assert "Translator Pro is installed." in page
+    assert re.search(r"<span data-install-count>1</span> install<", page)
+    assert 'action="/agents/translator-pro/uninstall/"' in page
 
 
 def test_install_of_an_inactive_agent_is_404_and_get_is_405(client, user):
