@@ -25,6 +25,7 @@ from functools import cached_property
 from urllib.parse import urlencode
 
 from django.conf import settings
+from django.contrib import messages
 from django.core import signing
 from django.core.exceptions import FieldDoesNotExist, ValidationError
 from django.core.paginator import Paginator
@@ -208,6 +209,20 @@ def paginate_keyset(
     next_cursor = at(rows[-1], back=False) if more else None
     previous_cursor = at(rows[0], back=True) if cursor else None
     return KeysetPage(rows, next_cursor, previous_cursor)
+
+
+# --- Pages ------------------------------------------------------------------------------------
+
+
+def page_or_first(request, queryset, *, ordering: SortSpec, page_size: int):
+    """(page, status) for a server-rendered list at `?cursor=`: a broken cursor gives the
+    first page, a warning message and a 400 status, never a 500."""
+    cursor = request.GET.get("cursor") or None
+    try:
+        return paginate_keyset(queryset, ordering=ordering, cursor=cursor, page_size=page_size), 200
+    except InvalidCursor:
+        messages.warning(request, "That page link is no longer valid, so here is the first page.")
+        return paginate_keyset(queryset, ordering=ordering, cursor=None, page_size=page_size), 400
 
 
 # --- DRF --------------------------------------------------------------------------------------

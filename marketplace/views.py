@@ -14,7 +14,7 @@ from django.utils._os import safe_join
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST, require_safe
 
-from aios.pagination import InvalidCursor, paginate_keyset
+from aios.pagination import page_or_first
 
 from . import caching, services
 from .caching import agent_ns, cached_response, depends
@@ -37,16 +37,6 @@ SHELF_SIZE = 8
 PAGE_SIZE = 24
 REVIEWS_PAGE_SIZE = 10
 ICON_MAX_AGE = 365 * 24 * 60 * 60
-
-
-def _page(request, queryset, *, ordering):
-    """A key-set page; a broken cursor gives the first page and a 400 status, never a 500."""
-    cursor = request.GET.get("cursor") or None
-    try:
-        return paginate_keyset(queryset, ordering=ordering, cursor=cursor, page_size=PAGE_SIZE), 200
-    except InvalidCursor:
-        messages.warning(request, "That page link is no longer valid, so here is the first page.")
-        return paginate_keyset(queryset, ordering=ordering, cursor=None, page_size=PAGE_SIZE), 400
 
 
 def _safe_next(request, default: str) -> str:
@@ -90,12 +80,11 @@ def agent_list(request):
     form = BrowseForm(request.GET, categories=categories)
     filters = form.filters()
     caching.listing_filtered(request, filters["category"])
-    agents = Agent.objects.listed().for_cards()
-    if filters["category"]:
-        agents = agents.in_category(filters["category"])
-    if filters["min_rating"]:
-        agents = agents.min_rating(filters["min_rating"])
-    page, status = _page(request, agents, ordering=AGENT_ORDERINGS[filters["sort"]])
+    agents = Agent.objects.filtered(
+        category=filters["category"] or None, min_rating=filters["min_rating"]
+    ).for_cards()
+    ordering = AGENT_ORDERINGS[filters["sort"]]
+    page, status = page_or_first(request, agents, ordering=ordering, page_size=PAGE_SIZE)
     status = 400 if form.errors else status  # an invalid filter: marketplace.filters
     category_name = dict(form.fields["category"].choices).get(filters["category"], "")
     context = {
@@ -125,7 +114,8 @@ def search(request):
         context["categories"] = list(Agent.objects.listed().count_by_category())
         return render(request, "marketplace/search.html", context)
     agents = search_agents(q=q, category=category or None, min_rating=min_rating)
-    page, status = _page(request, agents, ordering=search_ordering(data["sort"] or RELEVANCE))
+    ordering = search_ordering(data["sort"] or RELEVANCE)
+    page, status = page_or_first(request, agents, ordering=ordering, page_size=PAGE_SIZE)
     facets = search_facets(q=q, min_rating=min_rating)
     context.update(
         searched=True,
@@ -160,11 +150,9 @@ def stats(request):
 
 
 def _detail_context(request, agent, *, review_form=None):
-    installed = False
-    my_review = None
-    if request.user.is_authenticated:
-        installed = Installation.objects.for_user(request.user).filter(agent=agent).exists()
-        my_review = Review.objects.filter(agent=agent, user=request.user).first()
+    """The agent page's context; `agent` comes from for_detail().for_viewer(request.user)."""
+    installed = agent.viewer_installed
+    my_review = next(iter(getattr(agent, "viewer_reviews", ())), None)
     if review_form is None:
         initial = {}
         if my_review is not None:
@@ -188,7 +176,9 @@ def _detail_context(request, agent, *, review_form=None):
 @cached_response("agent", ttl=caching.DETAIL_TTL, per_user=True)
 @require_safe
 def agent_detail(request, slug):
-    agent = get_object_or_404(Agent.objects.listed().for_detail(), slug=slug)
+    agent = get_object_or_404(
+        Agent.objects.listed().for_detail().for_viewer(request.user), slug=slug
+    )
     depends(request, agent_ns(agent.pk))
     return render(request, "marketplace/agent_detail.html", _detail_context(request, agent))
 
@@ -198,18 +188,12 @@ def agent_detail(request, slug):
 def agent_reviews(request, slug):
     agent = get_object_or_404(Agent.objects.listed().for_cards(), slug=slug)
     depends(request, agent_ns(agent.pk))
-    cursor = request.GET.get("cursor") or None
-    status = 200
-    reviews = Review.objects.for_agent(agent)
-    ordering = ("created_at", "desc")
-    try:
-        page = paginate_keyset(
-            reviews, ordering=ordering, cursor=cursor, page_size=REVIEWS_PAGE_SIZE
-        )
-    except InvalidCursor:
-        messages.warning(request, "That page link is no longer valid, so here is the first page.")
-        page = paginate_keyset(reviews, ordering=ordering, cursor=None, page_size=REVIEWS_PAGE_SIZE)
-        status = 400
+    page, status = page_or_first(
+        request,
+        Review.objects.for_agent(agent),
+        ordering=("created_at", "desc"),
+        page_size=REVIEWS_PAGE_SIZE,
+    )
     return render(
         request, "marketplace/agent_reviews.html", {"agent": agent, "page": page}, status=status
     )
@@ -220,7 +204,8 @@ def agent_reviews(request, slug):
 @require_safe
 def my_agents(request):
     installs = Installation.objects.for_user(request.user).with_agent_card_fields()
-    page, status = _page(request, installs, ordering=("installed_at", "desc"))
+    ordering = ("installed_at", "desc")
+    page, status = page_or_first(request, installs, ordering=ordering, page_size=PAGE_SIZE)
     # The cards show counters anybody's install moves: follow the agents on the page.
     depends(request, *(agent_ns(i.agent_id) for i in page.items))
     return render(
@@ -269,7 +254,9 @@ def agent_uninstall(request, slug):
 
 def _review_form_error(request, slug, form):
     """The agent page again, with the bound form and its errors next to the fields."""
-    agent = get_object_or_404(Agent.objects.listed().for_detail(), slug=slug)
+    agent = get_object_or_404(
+        Agent.objects.listed().for_detail().for_viewer(request.user), slug=slug
+    )
     context = _detail_context(request, agent, review_form=form)
     return render(request, "marketplace/agent_detail.html", context, status=400)
 

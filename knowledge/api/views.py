@@ -78,13 +78,9 @@ class KnowledgeEntryViewSet(CachedResponseMixin, viewsets.ModelViewSet):
         if self.action != "list":
             return entries
         p = self.params
-        if p.get("content_type"):
-            entries = entries.of_type(p["content_type"])
-        if p.get("agent"):
-            entries = entries.filter(agent_id=p["agent"])
-        if p.get("q", "").strip():
-            entries = entries.matching(p["q"].strip())
-        return entries
+        return entries.filtered(
+            content_type=p.get("content_type"), agent=p.get("agent"), q=p.get("q", "").strip()
+        )
 
     def list(self, request, *args, **kwargs):
         p = self.params
