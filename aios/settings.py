@@ -42,7 +42,6 @@ INSTALLED_APPS = [
     "django.contrib.humanize",
     "rest_framework",
     "rest_framework.authtoken",
-    "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",  # Swagger UI assets served locally (no CDN)
     "django_prometheus",
@@ -373,8 +372,6 @@ if CACHES["default"]["BACKEND"].endswith("FileBasedCache"):
 for _directory in LOCAL_DIRS:
     _directory.mkdir(parents=True, exist_ok=True)
 
-# Scrapers and load-balancer probes speak plain HTTP inside the network: no HTTPS redirect.
-SECURE_REDIRECT_EXEMPT = [r"^metrics$", r"^healthz$", r"^readyz$"]
 # django-prometheus's histograms (queries, requests) resolve 5 ms .. 2 s, like the app's own.
 PROMETHEUS_LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.5, 0.75,
                               1.0, 1.5, 2.0, 5.0, float("inf"))  # fmt: skip

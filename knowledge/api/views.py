@@ -8,7 +8,6 @@ from rest_framework.permissions import IsAuthenticated
 
 from aios.api.errors import errors
 from aios.api.fields import validated
-from aios.pagination import KeysetPagination
 from aios.renderers import lean_renderers
 from aios.response_cache import CachedResponseMixin
 from knowledge.models import KnowledgeEntry
@@ -60,7 +59,6 @@ WRITE_ERRORS = errors(400, 401, 403, 404)
 )
 class KnowledgeEntryViewSet(CachedResponseMixin, viewsets.ModelViewSet):
     serializer_class = KnowledgeEntrySerializer
-    pagination_class = KeysetPagination
     permission_classes = [IsAuthenticated]
     renderer_classes = lean_renderers()
     http_method_names = ["get", "post", "put", "patch", "delete", "head", "options"]
