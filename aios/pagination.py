@@ -7,9 +7,12 @@ indexes as an index range: page 500 costs what page 1 costs. The id tiebreaker m
 total, so thousands of agents at the same rating never skip or repeat a row. One extra row is
 fetched to learn whether another page follows: no COUNT, no OFFSET.
 
-    page = paginate_keyset(Agent.objects.listed().for_cards(), ordering="-rating",
+    page = paginate_keyset(Agent.objects.listed().for_cards(),
+                           ordering=("rating_average", "desc"),
                            cursor=request.GET.get("cursor"), page_size=20)
     page.items, page.next_cursor, page.previous_cursor
+
+A sort is a (field, "asc"|"desc") pair; each app maps its public ordering names to pairs.
 
 `KeysetPagination` wraps the same core for DRF (`{"next", "previous", "results"}` plus an
 RFC 8288 `Link` header). A malformed, tampered or foreign cursor raises `InvalidCursor`
@@ -22,6 +25,7 @@ from functools import cached_property
 from urllib.parse import urlencode
 
 from django.conf import settings
+from django.contrib import messages
 from django.core import signing
 from django.core.exceptions import FieldDoesNotExist, ValidationError
 from django.core.paginator import Paginator
@@ -33,8 +37,8 @@ from rest_framework.pagination import BasePagination
 from rest_framework.response import Response
 from rest_framework.utils.urls import replace_query_param
 
+from aios.api import fields
 from aios.statements import Shape, Slot
-from marketplace.managers import AGENT_ORDERINGS
 
 DEFAULT_PAGE_SIZE = 20
 MAX_PAGE_SIZE = 100
@@ -42,8 +46,8 @@ CURSOR_SALT = "aios.pagination.cursor"
 # What a cursor looks like: a base64url payload, a colon, a base64url signature.
 CURSOR_PATTERN = r"^[A-Za-z0-9_=-]+:[A-Za-z0-9_=-]+$"
 
-# A sort spec is a public agent ordering name ("-rating") or a (field, "asc"|"desc") pair.
-SortSpec = str | tuple[str, str]
+# A sort spec: (field, "asc"|"desc").
+SortSpec = tuple[str, str]
 
 
 class InvalidCursor(ValueError):
@@ -93,11 +97,6 @@ class RowCompare(Expression):
 
 def resolve_sort(ordering: SortSpec) -> tuple[str, str, str]:
     """(field, direction, key) for a sort spec; key names the ordering inside cursors."""
-    if isinstance(ordering, str):
-        if ordering not in AGENT_ORDERINGS:
-            raise ValueError(f"unknown ordering {ordering!r}")
-        field, direction = AGENT_ORDERINGS[ordering]
-        return field, direction, ordering
     field, direction = ordering
     if direction not in ("asc", "desc"):
         raise ValueError(f"direction must be 'asc' or 'desc', not {direction!r}")
@@ -212,23 +211,39 @@ def paginate_keyset(
     return KeysetPage(rows, next_cursor, previous_cursor)
 
 
+# --- Pages ------------------------------------------------------------------------------------
+
+
+def page_or_first(request, queryset, *, ordering: SortSpec, page_size: int):
+    """(page, status) for a server-rendered list at `?cursor=`: a broken cursor gives the
+    first page, a warning message and a 400 status, never a 500."""
+    cursor = request.GET.get("cursor") or None
+    try:
+        return paginate_keyset(queryset, ordering=ordering, cursor=cursor, page_size=page_size), 200
+    except InvalidCursor:
+        messages.warning(request, "That page link is no longer valid, so here is the first page.")
+        return paginate_keyset(queryset, ordering=ordering, cursor=None, page_size=page_size), 400
+
+
 # --- DRF --------------------------------------------------------------------------------------
 
 
-class PageParamsSerializer(serializers.Serializer):
-    page_size = serializers.IntegerField(
-        min_value=1, max_value=MAX_PAGE_SIZE, default=DEFAULT_PAGE_SIZE
+class PageParams(fields.StrictSerializer):
+    """`page_size` and `cursor`, from a list's query string or (with more keys) a JSON body."""
+
+    page_size = fields.IntegerField(min_value=1, max_value=MAX_PAGE_SIZE, default=DEFAULT_PAGE_SIZE)
+    cursor = fields.RegexField(
+        CURSOR_PATTERN,
+        required=False,
+        max_length=1000,
+        help_text="Opaque position from a next/previous link.",
     )
-    cursor = serializers.RegexField(CURSOR_PATTERN, required=False, max_length=1000)
 
 
 def page_params(data) -> dict:
-    """Validated `page_size` and `cursor` from query params or a body (400 on bad input)."""
-    params = PageParamsSerializer(
-        data={name: data[name] for name in ("page_size", "cursor") if name in data}
-    )
-    params.is_valid(raise_exception=True)
-    return params.validated_data
+    """Validated `page_size` and `cursor` from query params (400 on bad input)."""
+    given = {name: data[name] for name in ("page_size", "cursor") if name in data}
+    return fields.validated(PageParams, given)
 
 
 class KeysetPagination(BasePagination):

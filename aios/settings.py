@@ -42,7 +42,6 @@ INSTALLED_APPS = [
     "django.contrib.humanize",
     "rest_framework",
     "rest_framework.authtoken",
-    "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",  # Swagger UI assets served locally (no CDN)
     "django_prometheus",
@@ -286,7 +285,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PARSER_CLASSES": ["aios.parsers.JSONParser"],
     "DEFAULT_PAGINATION_CLASS": "aios.pagination.KeysetPagination",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "EXCEPTION_HANDLER": "marketplace.api.errors.exception_handler",
+    "EXCEPTION_HANDLER": "aios.api.errors.exception_handler",
     "DEFAULT_THROTTLE_CLASSES": [
         "rest_framework.throttling.AnonRateThrottle",
         "aios.throttling.SignedInRateThrottle",  # UserRateThrottle for signed-in users only
@@ -310,7 +309,7 @@ SPECTACULAR_SETTINGS = {
     "PARSER_WHITELIST": ["rest_framework.parsers.JSONParser"],
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",  # the default
-        "marketplace.api.errors.document_uri_too_long",  # gunicorn's 414 on GET lists
+        "aios.api.errors.document_uri_too_long",  # gunicorn's 414 on GET lists
     ],
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
@@ -374,8 +373,6 @@ if CACHES["default"]["BACKEND"].endswith("FileBasedCache"):
 for _directory in LOCAL_DIRS:
     _directory.mkdir(parents=True, exist_ok=True)
 
-# Scrapers and load-balancer probes speak plain HTTP inside the network: no HTTPS redirect.
-SECURE_REDIRECT_EXEMPT = [r"^metrics$", r"^healthz$", r"^readyz$"]
 # django-prometheus's histograms (queries, requests) resolve 5 ms .. 2 s, like the app's own.
 PROMETHEUS_LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.5, 0.75,
                               1.0, 1.5, 2.0, 5.0, float("inf"))  # fmt: skip

@@ -11,10 +11,10 @@ API_V1 = [
     path("", include("marketplace.api.urls")),
     path("knowledge/", include("knowledge.api.urls")),
 ]
-# JSON errors under /api/, Django's HTML pages elsewhere (marketplace/api/errors.py).
-handler400 = "marketplace.api.errors.bad_request"
-handler404 = "marketplace.api.errors.not_found"
-handler500 = "marketplace.api.errors.server_error"
+# JSON errors under /api/, Django's HTML pages elsewhere (aios/api/errors.py).
+handler400 = "aios.api.errors.bad_request"
+handler404 = "aios.api.errors.not_found"
+handler500 = "aios.api.errors.server_error"
 
 urlpatterns = [
     # /metrics, /healthz, /readyz, api/v1/monitoring/ (before any other api/v1/ include).

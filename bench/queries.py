@@ -17,10 +17,13 @@ from django.contrib.auth import get_user_model
 from django.db import connection, transaction
 from django.db.models import Q
 
+from marketplace.managers import AGENT_ORDERINGS
 from marketplace.models import Agent, Installation
 
 from .fixture import PAGE_SIZE, Fixture
 from .naive import naive_stats
+
+TOP_RATED = AGENT_ORDERINGS["-rating"]
 
 _state = {"no_index": False}
 
@@ -133,7 +136,7 @@ def rows_for(fx: Fixture) -> list[dict]:
         return paginate_keyset(queryset, ordering=ordering, cursor=None, page_size=PAGE_SIZE)
 
     def ours_category():
-        _cards(page(Agent.objects.listed().in_category(slug).for_cards(), "-rating").items)
+        _cards(page(Agent.objects.listed().in_category(slug).for_cards(), TOP_RATED).items)
 
     def naive_category():
         qs = Agent.objects.filter(is_active=True, category__slug=slug).order_by("-rating_average")
@@ -150,7 +153,7 @@ def rows_for(fx: Fixture) -> list[dict]:
         _cards([i.agent for i in _naive_page(qs)])
 
     def ours_featured():
-        _cards(page(Agent.objects.featured().for_cards(), "-rating").items)
+        _cards(page(Agent.objects.featured().for_cards(), TOP_RATED).items)
 
     def naive_featured():
         qs = Agent.objects.filter(is_active=True, is_featured=True).order_by("-rating_average")
@@ -202,7 +205,7 @@ def depth_rows(*, runs: int, plans: Path, log) -> dict:
 
     cursor, depth = None, 1
     while depth < 500:
-        nxt = paginate_keyset(listing(), ordering="-rating", cursor=cursor, page_size=PAGE_SIZE)
+        nxt = paginate_keyset(listing(), ordering=TOP_RATED, cursor=cursor, page_size=PAGE_SIZE)
         if nxt.next_cursor is None:
             break
         cursor, depth = nxt.next_cursor, depth + 1
@@ -210,10 +213,10 @@ def depth_rows(*, runs: int, plans: Path, log) -> dict:
     offset = (depth - 1) * PAGE_SIZE
     variants = {
         "cursor_page_1": lambda: paginate_keyset(
-            listing(), ordering="-rating", cursor=None, page_size=PAGE_SIZE
+            listing(), ordering=TOP_RATED, cursor=None, page_size=PAGE_SIZE
         ),
         f"cursor_page_{depth}": lambda: paginate_keyset(
-            listing(), ordering="-rating", cursor=cursor, page_size=PAGE_SIZE
+            listing(), ordering=TOP_RATED, cursor=cursor, page_size=PAGE_SIZE
         ),
         "offset_page_1": lambda: list(listing().ordered("-rating")[:PAGE_SIZE]),
         f"offset_page_{depth}": lambda: list(

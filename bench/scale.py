@@ -34,6 +34,7 @@ def probe(term: str, runs: int) -> dict:
     from django.db.models import Count
 
     from aios.pagination import paginate_keyset
+    from marketplace.managers import AGENT_ORDERINGS
     from marketplace.models import Agent, Category
     from marketplace.search import search_agents, search_facets, search_ordering
     from marketplace.stats import marketplace_stats
@@ -48,7 +49,9 @@ def probe(term: str, runs: int) -> dict:
 
     def listing():
         qs = Agent.objects.listed().in_category(slug).for_cards()
-        return paginate_keyset(qs, ordering="-rating", cursor=None, page_size=PAGE_SIZE)
+        return paginate_keyset(
+            qs, ordering=AGENT_ORDERINGS["-rating"], cursor=None, page_size=PAGE_SIZE
+        )
 
     def search():
         qs = search_agents(q=term)

@@ -1,7 +1,7 @@
 from django.contrib import admin
 
+from aios.admin import URL_FIELDS
 from aios.pagination import EstimatedCountPaginator
-from marketplace.admin import URL_FIELDS
 
 from .models import KnowledgeEntry
 

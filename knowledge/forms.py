@@ -2,9 +2,7 @@ from django import forms
 
 from marketplace.models import Agent
 
-from .models import KnowledgeEntry
-
-MAX_TAGS = 20
+from .models import KnowledgeEntry, clean_tags
 
 
 class KnowledgeEntryForm(forms.ModelForm):
@@ -14,7 +12,7 @@ class KnowledgeEntryForm(forms.ModelForm):
     tags = forms.CharField(
         required=False,
         max_length=500,
-        help_text="Comma-separated, e.g. “billing, onboarding”.",
+        help_text="Comma-separated words of letters, digits, - and _, e.g. “billing, on-call”.",
     )
 
     class Meta:
@@ -40,13 +38,7 @@ class KnowledgeEntryForm(forms.ModelForm):
             self.initial["tags"] = ", ".join(self.instance.tags or [])
 
     def clean_tags(self):
-        tags = [t.strip() for t in self.cleaned_data["tags"].split(",") if t.strip()]
-        tags = list(dict.fromkeys(tags))
-        if len(tags) > MAX_TAGS:
-            raise forms.ValidationError(f"At most {MAX_TAGS} tags.")
-        if any(len(t) > 50 for t in tags):
-            raise forms.ValidationError("Each tag is at most 50 characters.")
-        return tags
+        return clean_tags([t.strip() for t in self.cleaned_data["tags"].split(",") if t.strip()])
 
 
 class KnowledgeFilterForm(forms.Form):

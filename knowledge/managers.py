@@ -17,6 +17,18 @@ class KnowledgeEntryQuerySet(models.QuerySet):
         """Entries whose title or body contains `text` (case-insensitive)."""
         return self.filter(models.Q(title__icontains=text) | models.Q(body__icontains=text))
 
+    def filtered(self, *, content_type=None, agent=None, q=None):
+        """Narrowed to a content type, an agent's id and/or entries containing `q`, each when
+        given (None or "": not given). The API and the pages use it."""
+        entries = self
+        if content_type:
+            entries = entries.of_type(content_type)
+        if agent is not None:
+            entries = entries.filter(agent_id=agent)
+        if q:
+            entries = entries.matching(q)
+        return entries
+
     def with_agent(self):
         return self.select_related("agent").order_by("-updated_at", "-id")
 
@@ -55,8 +67,8 @@ class KnowledgeEntryQuerySet(models.QuerySet):
         )
 
     def rows_shape(self, user, *, content_type=None, agent=None) -> Shape:
-        """owned_by(user).for_api().rows(), narrowed to a content type and/or an agent when
-        given, as one statement per combination."""
+        """owned_by(user).for_api().filtered(...).rows() for a content type and/or an agent,
+        as one statement per combination."""
         given = {
             name: value
             for name, value in (("content_type", content_type), ("agent", agent))
@@ -65,11 +77,9 @@ class KnowledgeEntryQuerySet(models.QuerySet):
         entries, pk_field = type(self), self.model._meta.get_field("agent").target_field
 
         def build():
-            shape = entries(self.model).filter(user=Slot("user")).for_api()
-            if "content_type" in given:
-                shape = shape.of_type(Slot("content_type"))
-            if "agent" in given:
-                shape = shape.filter(agent_id=Slot("agent", pk_field))
-            return shape.rows()
+            slots = {name: Slot(name) for name in given}
+            if "agent" in slots:
+                slots["agent"] = Slot("agent", pk_field)
+            return entries(self.model).filter(user=Slot("user")).for_api().filtered(**slots).rows()
 
         return Shape(("knowledge-rows", *sorted(given)), build, self.model, user=user.pk, **given)

@@ -1,8 +1,32 @@
 from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import slug_re
 from django.db import models
 from django.urls import reverse
 
 from .managers import KnowledgeEntryQuerySet
+
+MAX_TAGS = 20
+MAX_TAG_LENGTH = 50
+
+
+def clean_tags(tags: list[str]) -> list[str]:
+    """`tags` without repeats, if they are at most MAX_TAGS slugs (letters, digits, - and _) of
+    up to MAX_TAG_LENGTH characters; else a ValidationError. The page form and the API both
+    ask this, so a tag saved from one always reads back through the other."""
+    tags = list(dict.fromkeys(tags))
+    if len(tags) > MAX_TAGS:
+        raise ValidationError(f"At most {MAX_TAGS} tags.", code="max_length")
+    for tag in tags:
+        if len(tag) > MAX_TAG_LENGTH:
+            raise ValidationError(
+                f"Each tag is at most {MAX_TAG_LENGTH} characters.", code="max_length"
+            )
+        if not slug_re.match(tag):
+            raise ValidationError(
+                f"“{tag}” is not a tag: use letters, digits, - and _ only.", code="invalid"
+            )
+    return tags
 
 
 class KnowledgeEntry(models.Model):

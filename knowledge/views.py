@@ -5,7 +5,7 @@ from django.contrib.auth.decorators import login_required
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods, require_safe
 
-from aios.pagination import InvalidCursor, paginate_keyset
+from aios.pagination import page_or_first
 
 from .caching import own_entries
 from .forms import KnowledgeEntryForm, KnowledgeFilterForm
@@ -26,21 +26,11 @@ def _own(request, pk):
 def entry_list(request):
     form = KnowledgeFilterForm(request.GET)
     entries = KnowledgeEntry.objects.owned_by(request.user).with_agent()
-    status = 200
     if form.is_valid():
-        if form.cleaned_data["type"]:
-            entries = entries.of_type(form.cleaned_data["type"])
-        if form.cleaned_data["q"].strip():
-            entries = entries.matching(form.cleaned_data["q"].strip())
-    else:
-        status = 400
-    cursor = request.GET.get("cursor") or None
-    try:
-        page = paginate_keyset(entries, ordering=ORDERING, cursor=cursor, page_size=PAGE_SIZE)
-    except InvalidCursor:
-        messages.warning(request, "That page link is no longer valid, so here is the first page.")
-        page = paginate_keyset(entries, ordering=ORDERING, cursor=None, page_size=PAGE_SIZE)
-        status = 400
+        data = form.cleaned_data
+        entries = entries.filtered(content_type=data["type"], q=data["q"].strip())
+    page, status = page_or_first(request, entries, ordering=ORDERING, page_size=PAGE_SIZE)
+    status = 400 if form.errors else status
     filtered = form.is_valid() and any(form.cleaned_data.values())
     context = {"nav": "knowledge", "form": form, "page": page, "filtered": filtered}
     return render(request, "knowledge/entry_list.html", context, status=status)

@@ -2,15 +2,14 @@
 
 from django.contrib import admin, messages
 from django.core.files.uploadedfile import UploadedFile
-from django.db import models, transaction
+from django.db import transaction
 
+from aios.admin import URL_FIELDS
 from aios.pagination import EstimatedCountPaginator
 
 from . import icons, services
 from .models import Agent, Category, Installation, Publisher, Review
 
-# Bare host names typed into URL fields become https:// (Django 6 default).
-URL_FIELDS = {models.URLField: {"assume_scheme": "https"}}
 COUNTERS = ("rating_average", *services.COUNTER_FIELDS)
 
 

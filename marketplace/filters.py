@@ -1,7 +1,7 @@
 """Filter values the API and the pages check the same way (README, "Filters").
 
-A filter value that is malformed or names nothing that exists (a category or publisher slug,
-an agent id) is the client's mistake: the API answers 400 naming the field, a page answers 400
+A filter value that is malformed or names nothing that exists (a category or publisher slug)
+is the client's mistake: the API answers 400 naming the field, a page answers 400
 with the message next to its form. Free text (`q`, `tag`) names no vocabulary: a value nobody
 used matches nothing, which is an empty list, not an error. Each check costs one indexed
 lookup, and only when the filter is given.
@@ -10,7 +10,7 @@ lookup, and only when the filter is given.
 from django.core.exceptions import ValidationError
 from django.core.validators import slug_re
 
-from .models import Agent, Category, Publisher
+from .models import Category, Publisher
 
 
 # A field's validators all run, even after its format check failed: a value that is no slug
@@ -31,9 +31,3 @@ def validate_category(slug: str) -> None:
 def validate_publisher(slug: str) -> None:
     if _is_slug(slug) and not Publisher.objects.filter(slug=slug).exists():
         raise ValidationError(f"Unknown publisher “{slug}”.", code="unknown")
-
-
-def validate_agent_id(pk: int) -> None:
-    """Any agent, listed or not: entries may point at an agent that was since unlisted."""
-    if isinstance(pk, int) and 0 < pk < 2**63 and not Agent.objects.filter(pk=pk).exists():
-        raise ValidationError(f"Unknown agent {pk}.", code="unknown")

@@ -82,6 +82,13 @@ DEFAULT_AGENT_ORDERING = "-rating"
 RECENT_REVIEWS = 5
 
 
+def _installed_by(user):
+    """EXISTS: `user` (or a Slot for one's id) installed the outer agent."""
+    from .models import Installation
+
+    return models.Exists(Installation.objects.filter(user=user, agent=models.OuterRef("pk")))
+
+
 class AgentQuerySet(models.QuerySet):
     _with_recent_reviews = False
 
@@ -107,6 +114,22 @@ class AgentQuerySet(models.QuerySet):
         """Agents visitors may see."""
         return self.filter(is_active=True)
 
+    def filtered(self, *, category=None, featured=None, publisher=None, tag=None, min_rating=None):
+        """listed() agents narrowed by each filter given (None: not given): a category or
+        publisher slug, featured or not, a tag, a lowest rating. The API and the pages use it."""
+        agents = self.listed()
+        if category is not None:
+            agents = agents.in_category(category)
+        if featured is not None:
+            agents = agents.filter(is_featured=featured)
+        if publisher is not None:
+            agents = agents.by_publisher(publisher)
+        if tag is not None:
+            agents = agents.with_tag(tag)
+        if min_rating is not None:
+            agents = agents.min_rating(min_rating)
+        return agents
+
     def for_cards(self):
         """Everything a list card shows, in one query; counters are stored, not counted."""
         return self.select_related("category", "publisher").only(*CARD_FIELDS)
@@ -116,26 +139,17 @@ class AgentQuerySet(models.QuerySet):
         return self.values(*CARD_VALUES, *extra)
 
     def card_shape(self, **filters) -> Shape:
-        """listed() agents as card_rows(), narrowed by the filters given (category, featured,
-        publisher, tag, min_rating; None: not given), as one statement per combination."""
+        """filtered(**filters) as card_rows(), as one statement per combination of filters."""
         given = {name: value for name, value in filters.items() if value is not None}
         # `featured` goes in the key: a literal boolean lets the planner pick a partial index.
         featured = given.pop("featured", None)
         agents, field = type(self), self.model._meta.get_field
 
         def build():
-            shape = agents(self.model).listed()
-            if "category" in given:
-                shape = shape.in_category(Slot("category"))
-            if featured is not None:
-                shape = shape.filter(is_featured=featured)
-            if "publisher" in given:
-                shape = shape.by_publisher(Slot("publisher"))
-            if "tag" in given:
-                shape = shape.with_tag(Slot("tag"))
-            if "min_rating" in given:
-                shape = shape.min_rating(Slot("min_rating", field("rating_average")))
-            return shape.card_rows()
+            slots = {name: Slot(name) for name in given}
+            if "min_rating" in slots:
+                slots["min_rating"] = Slot("min_rating", field("rating_average"))
+            return agents(self.model).filtered(featured=featured, **slots).card_rows()
 
         return Shape(("agent-cards", featured, *sorted(given)), build, self.model, **given)
 
@@ -165,14 +179,9 @@ class AgentQuerySet(models.QuerySet):
         """A detail page's agent columns as values() rows, with `viewer_installed` (an EXISTS
         for a signed-in user, or a Slot for one's id); its reviews come from
         ReviewQuerySet.for_agent(...).rows()."""
-        from .models import Installation
-
         if not isinstance(user, Slot) and not user.is_authenticated:
             return self.values(*DETAIL_VALUES)
-        installed = models.Exists(
-            Installation.objects.filter(user=user, agent=models.OuterRef("pk"))
-        )
-        return self.values(*DETAIL_VALUES, viewer_installed=installed)
+        return self.values(*DETAIL_VALUES, viewer_installed=_installed_by(user))
 
     def listed_shape(self, pk: int) -> Shape:
         """[{"id": pk}] when the agent `pk` is listed, else []."""
@@ -191,17 +200,14 @@ class AgentQuerySet(models.QuerySet):
         return clone
 
     def for_viewer(self, user):
-        """Adds `viewer_installed` (bool) and `viewer_reviews` ([the user's review] or [])."""
-        from .models import Installation, Review
+        """Adds `viewer_installed` (bool) and `viewer_reviews` ([the user's review] or []):
+        the pages' viewer state, as detail_rows() and ReviewQuerySet.own_shape() give the API's."""
+        from .models import Review
 
         if not user.is_authenticated:
             return self.annotate(viewer_installed=models.Value(False))
-        return self.annotate(
-            viewer_installed=models.Exists(
-                Installation.objects.filter(user=user, agent=models.OuterRef("pk"))
-            )
-        ).prefetch_related(
-            Prefetch("reviews", queryset=Review.objects.filter(user=user), to_attr="viewer_reviews")
+        return self.annotate(viewer_installed=_installed_by(user)).prefetch_related(
+            Prefetch("reviews", queryset=Review.objects.by(user), to_attr="viewer_reviews")
         )
 
     def featured(self):
@@ -279,6 +285,10 @@ class ReviewQuerySet(models.QuerySet):
     def visible(self):
         return self.filter(is_hidden=False)
 
+    def by(self, user):
+        """The reviews `user` wrote, hidden ones too (one per agent)."""
+        return self.filter(user=user)
+
     def with_author(self):
         return self.select_related("user").only(
             "id",
@@ -320,6 +330,6 @@ class ReviewQuerySet(models.QuerySet):
         reviews = type(self)
 
         def build():
-            return reviews(self.model).filter(agent_id=Slot("agent"), user=Slot("user")).own_rows()
+            return reviews(self.model).filter(agent_id=Slot("agent")).by(Slot("user")).own_rows()
 
         return Shape(("own-review",), build, self.model, agent=agent_id, user=user.pk)

@@ -60,7 +60,7 @@ def search_ordering(ordering: str | None):
         return ("score", "desc")
     if ordering not in AGENT_ORDERINGS:
         raise ValueError(f"unknown ordering {ordering!r}")
-    return ordering
+    return AGENT_ORDERINGS[ordering]
 
 
 def _quality():

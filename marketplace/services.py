@@ -51,6 +51,13 @@ def _weighted_rating_sum():
     return sum((F(f"ratings_{r}") * r for r in RATINGS), Value(0))
 
 
+def _rating_average(weighted_sum, count):
+    """The stored rating average: sum of ratings / their number, 0.0 with no rating."""
+    return Coalesce(
+        Cast(weighted_sum, FloatField()) / Cast(NullIf(count, 0), FloatField()), Value(0.0)
+    )
+
+
 def _rating_changes(*, add: int | None = None, remove: int | None = None) -> dict:
     """UPDATE assignments for one review entering (`add`) and/or leaving (`remove`) the counts.
 
@@ -67,10 +74,7 @@ def _rating_changes(*, add: int | None = None, remove: int | None = None) -> dic
     new_count = F("rating_count") + count_delta
     new_sum = _weighted_rating_sum() + ((add or 0) - (remove or 0))
     changes["rating_count"] = new_count
-    changes["rating_average"] = Coalesce(
-        Cast(new_sum, FloatField()) / Cast(NullIf(new_count, 0), FloatField()),
-        Value(0.0),
-    )
+    changes["rating_average"] = _rating_average(new_sum, new_count)
     return changes
 
 
@@ -342,10 +346,8 @@ def recount_agents(agent_ids: Iterable[int] | None = None) -> int:
     # Second pass derives count and average from the histogram just written.
     qs.update(
         rating_count=sum((F(f"ratings_{r}") for r in RATINGS), Value(0)),
-        rating_average=Coalesce(
-            Cast(_weighted_rating_sum(), FloatField())
-            / Cast(NullIf(sum((F(f"ratings_{r}") for r in RATINGS), Value(0)), 0), FloatField()),
-            Value(0.0),
+        rating_average=_rating_average(
+            _weighted_rating_sum(), sum((F(f"ratings_{r}") for r in RATINGS), Value(0))
         ),
     )
     if ids is None:

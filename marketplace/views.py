@@ -7,7 +7,7 @@ from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import SuspiciousFileOperation
-from django.http import FileResponse, Http404, JsonResponse
+from django.http import FileResponse, Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.response import TemplateResponse
 from django.urls import reverse
@@ -15,12 +15,13 @@ from django.utils._os import safe_join
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST, require_safe
 
-from aios.pagination import InvalidCursor, paginate_keyset
+from aios.pagination import page_or_first
 
 from . import caching, services
 from .caching import CachePolicy
 from .forms import BrowseForm, ReviewForm, SearchForm, SignupForm
 from .icons import ICON_DIR
+from .managers import AGENT_ORDERINGS
 from .models import RATINGS, Agent, Installation, Review
 from .search import (
     FACET_CAP,
@@ -39,16 +40,6 @@ REVIEWS_PAGE_SIZE = 10
 ICON_MAX_AGE = 365 * 24 * 60 * 60
 
 
-def _page(request, queryset, *, ordering):
-    """A key-set page; a broken cursor gives the first page and a 400 status, never a 500."""
-    cursor = request.GET.get("cursor") or None
-    try:
-        return paginate_keyset(queryset, ordering=ordering, cursor=cursor, page_size=PAGE_SIZE), 200
-    except InvalidCursor:
-        messages.warning(request, "That page link is no longer valid, so here is the first page.")
-        return paginate_keyset(queryset, ordering=ordering, cursor=None, page_size=PAGE_SIZE), 400
-
-
 def _safe_next(request, default: str) -> str:
     target = request.POST.get("next") or request.GET.get("next") or ""
     if url_has_allowed_host_and_scheme(
@@ -56,10 +47,6 @@ def _safe_next(request, default: str) -> str:
     ):
         return target
     return default
-
-
-def _wants_json(request) -> bool:
-    return "application/json" in request.headers.get("Accept", "")
 
 
 # --- Browsing ---------------------------------------------------------------------------------
@@ -93,12 +80,11 @@ def agent_list(request):
     categories = list(Agent.objects.listed().count_by_category())
     form = BrowseForm(request.GET, categories=categories)
     filters = form.filters()
-    agents = Agent.objects.listed().for_cards()
-    if filters["category"]:
-        agents = agents.in_category(filters["category"])
-    if filters["min_rating"]:
-        agents = agents.min_rating(filters["min_rating"])
-    page, status = _page(request, agents, ordering=filters["sort"])
+    agents = Agent.objects.filtered(
+        category=filters["category"] or None, min_rating=filters["min_rating"]
+    ).for_cards()
+    ordering = AGENT_ORDERINGS[filters["sort"]]
+    page, status = page_or_first(request, agents, ordering=ordering, page_size=PAGE_SIZE)
     status = 400 if form.errors else status  # an invalid filter: marketplace.filters
     category_name = dict(form.fields["category"].choices).get(filters["category"], "")
     context = {
@@ -128,7 +114,8 @@ def search(request):
         context["categories"] = list(Agent.objects.listed().count_by_category())
         return render(request, "marketplace/search.html", context)
     agents = search_agents(q=q, category=category or None, min_rating=min_rating)
-    page, status = _page(request, agents, ordering=search_ordering(data["sort"] or RELEVANCE))
+    ordering = search_ordering(data["sort"] or RELEVANCE)
+    page, status = page_or_first(request, agents, ordering=ordering, page_size=PAGE_SIZE)
     facets = search_facets(q=q, min_rating=min_rating)
     context.update(
         searched=True,
@@ -163,11 +150,9 @@ def stats(request):
 
 
 def _detail_context(request, agent, *, review_form=None):
-    installed = False
-    my_review = None
-    if request.user.is_authenticated:
-        installed = Installation.objects.for_user(request.user).filter(agent=agent).exists()
-        my_review = Review.objects.filter(agent=agent, user=request.user).first()
+    """The agent page's context; `agent` comes from for_detail().for_viewer(request.user)."""
+    installed = agent.viewer_installed
+    my_review = next(iter(getattr(agent, "viewer_reviews", ())), None)
     if review_form is None:
         initial = {}
         if my_review is not None:
@@ -191,7 +176,9 @@ def _detail_context(request, agent, *, review_form=None):
 @CachePolicy("agent", ttl=caching.DETAIL_TTL, per_user=True, follows=caching.follows_agent)
 @require_safe
 def agent_detail(request, slug):
-    agent = get_object_or_404(Agent.objects.listed().for_detail(), slug=slug)
+    agent = get_object_or_404(
+        Agent.objects.listed().for_detail().for_viewer(request.user), slug=slug
+    )
     context = _detail_context(request, agent)
     return TemplateResponse(request, "marketplace/agent_detail.html", context)
 
@@ -200,18 +187,12 @@ def agent_detail(request, slug):
 @require_safe
 def agent_reviews(request, slug):
     agent = get_object_or_404(Agent.objects.listed().for_cards(), slug=slug)
-    cursor = request.GET.get("cursor") or None
-    status = 200
-    reviews = Review.objects.for_agent(agent)
-    ordering = ("created_at", "desc")
-    try:
-        page = paginate_keyset(
-            reviews, ordering=ordering, cursor=cursor, page_size=REVIEWS_PAGE_SIZE
-        )
-    except InvalidCursor:
-        messages.warning(request, "That page link is no longer valid, so here is the first page.")
-        page = paginate_keyset(reviews, ordering=ordering, cursor=None, page_size=REVIEWS_PAGE_SIZE)
-        status = 400
+    page, status = page_or_first(
+        request,
+        Review.objects.for_agent(agent),
+        ordering=("created_at", "desc"),
+        page_size=REVIEWS_PAGE_SIZE,
+    )
     context = {"agent": agent, "page": page}
     return TemplateResponse(request, "marketplace/agent_reviews.html", context, status=status)
 
@@ -222,7 +203,8 @@ def agent_reviews(request, slug):
 @require_safe
 def my_agents(request):
     installs = Installation.objects.for_user(request.user).with_agent_card_fields()
-    page, status = _page(request, installs, ordering=("installed_at", "desc"))
+    ordering = ("installed_at", "desc")
+    page, status = page_or_first(request, installs, ordering=ordering, page_size=PAGE_SIZE)
     context = {"nav": "mine", "page": page}
     return TemplateResponse(request, "marketplace/my_agents.html", context, status=status)
 
@@ -234,10 +216,9 @@ def _listed_agent(slug):
     return get_object_or_404(Agent.objects.listed(), slug=slug)
 
 
-def _install_response(request, agent, *, installed: bool, message: str):
-    if _wants_json(request):
-        count = Agent.objects.filter(pk=agent.pk).values_list("install_count", flat=True).first()
-        return JsonResponse({"installed": installed, "install_count": count, "message": message})
+def _install_response(request, agent, *, message: str):
+    # A plain form post and its redirect, with or without JS: static/js/site.js follows the
+    # redirect and takes the fresh button and counts from the page (the API is /api/v1/...).
     messages.success(request, message)
     return redirect(_safe_next(request, agent.get_absolute_url()))
 
@@ -251,7 +232,7 @@ def agent_install(request, slug):
     except services.AgentUnavailable as exc:
         raise Http404("This agent is no longer available.") from exc
     message = f"{agent.name} is installed." if created else f"{agent.name} was already installed."
-    return _install_response(request, agent, installed=True, message=message)
+    return _install_response(request, agent, message=message)
 
 
 @login_required
@@ -261,7 +242,7 @@ def agent_uninstall(request, slug):
     agent = get_object_or_404(Agent.objects.all(), slug=slug)
     removed = services.uninstall_agent(user=request.user, agent=agent)
     message = f"{agent.name} is uninstalled." if removed else f"{agent.name} was not installed."
-    return _install_response(request, agent, installed=False, message=message)
+    return _install_response(request, agent, message=message)
 
 
 # --- Reviews ----------------------------------------------------------------------------------
@@ -269,7 +250,9 @@ def agent_uninstall(request, slug):
 
 def _review_form_error(request, slug, form):
     """The agent page again, with the bound form and its errors next to the fields."""
-    agent = get_object_or_404(Agent.objects.listed().for_detail(), slug=slug)
+    agent = get_object_or_404(
+        Agent.objects.listed().for_detail().for_viewer(request.user), slug=slug
+    )
     context = _detail_context(request, agent, review_form=form)
     return render(request, "marketplace/agent_detail.html", context, status=400)
 

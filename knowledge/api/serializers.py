@@ -1,16 +1,19 @@
 """Knowledge API shapes. The owner is always the requesting user, never a field."""
 
+from django.core.exceptions import ValidationError
 from rest_framework import serializers
 
+from aios.api import fields
+from aios.api.fields import StrictModelSerializer
 from aios.renderers import lean_datetimes
-from knowledge.models import KnowledgeEntry
-from marketplace.api import fields
-from marketplace.api.fields import StrictModelSerializer
-from marketplace.filters import validate_agent_id
+from knowledge.models import MAX_TAG_LENGTH, MAX_TAGS, KnowledgeEntry, clean_tags
 from marketplace.models import Agent
 
-MAX_TAGS = 20
-MAX_TAG_LENGTH = 50
+
+def validate_agent_id(pk: int) -> None:
+    """Any agent, listed or not: entries may point at an agent that was since unlisted."""
+    if isinstance(pk, int) and 0 < pk < 2**63 and not Agent.objects.filter(pk=pk).exists():
+        raise ValidationError(f"Unknown agent {pk}.", code="unknown")
 
 
 class AgentRefSerializer(serializers.Serializer):
@@ -52,7 +55,7 @@ class KnowledgeEntrySerializer(StrictModelSerializer):
         read_only_fields = ["id", "agent_detail", "created_at", "updated_at"]
 
     def validate_tags(self, tags):
-        return list(dict.fromkeys(tags))  # same tag twice is one tag
+        return clean_tags(tags)  # the fields above already refused what it would
 
 
 class KnowledgeFilterParams(serializers.Serializer):

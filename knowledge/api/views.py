@@ -6,11 +6,11 @@ from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import viewsets
 from rest_framework.permissions import IsAuthenticated
 
-from aios.pagination import KeysetPagination
+from aios.api.errors import errors
+from aios.api.fields import validated
 from aios.renderers import lean_renderers
 from aios.response_cache import CachedResponseMixin
 from knowledge.models import KnowledgeEntry
-from marketplace.api.views import errors, validated
 
 from ..caching import own_entries
 from .serializers import KnowledgeEntrySerializer, KnowledgeFilterParams, entry_rows
@@ -59,7 +59,6 @@ WRITE_ERRORS = errors(400, 401, 403, 404)
 )
 class KnowledgeEntryViewSet(CachedResponseMixin, viewsets.ModelViewSet):
     serializer_class = KnowledgeEntrySerializer
-    pagination_class = KeysetPagination
     permission_classes = [IsAuthenticated]
     renderer_classes = lean_renderers()
     http_method_names = ["get", "post", "put", "patch", "delete", "head", "options"]
@@ -77,13 +76,9 @@ class KnowledgeEntryViewSet(CachedResponseMixin, viewsets.ModelViewSet):
         if self.action != "list":
             return entries
         p = self.params
-        if p.get("content_type"):
-            entries = entries.of_type(p["content_type"])
-        if p.get("agent"):
-            entries = entries.filter(agent_id=p["agent"])
-        if p.get("q", "").strip():
-            entries = entries.matching(p["q"].strip())
-        return entries
+        return entries.filtered(
+            content_type=p.get("content_type"), agent=p.get("agent"), q=p.get("q", "").strip()
+        )
 
     def list(self, request, *args, **kwargs):
         p = self.params

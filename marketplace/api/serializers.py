@@ -8,25 +8,14 @@ from rest_framework import serializers
 from rest_framework.fields import SkipField
 from rest_framework.relations import PKOnlyObject
 
-from aios.pagination import CURSOR_PATTERN, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
+from aios.api import fields
+from aios.pagination import PageParams
 from marketplace import filters
 from marketplace.managers import AGENT_ORDERINGS, DEFAULT_AGENT_ORDERING
 from marketplace.models import RATINGS, Agent, Category, Installation, Review
 from marketplace.search import MAX_QUERY_LENGTH, RELEVANCE, SEARCH_ORDERINGS
 
-from . import fields
-
 # --- Query parameters -------------------------------------------------------------------------
-
-
-class PageParams(fields.StrictSerializer):
-    page_size = fields.IntegerField(min_value=1, max_value=MAX_PAGE_SIZE, default=DEFAULT_PAGE_SIZE)
-    cursor = fields.RegexField(
-        CURSOR_PATTERN,
-        required=False,
-        max_length=1000,
-        help_text="Opaque position from a next/previous link.",
-    )
 
 
 class AgentListParams(serializers.Serializer):
@@ -369,7 +358,7 @@ class StatsSerializer(serializers.Serializer):
     top_agents = TopAgentSerializer(many=True)
 
 
-# --- Auth and errors ---------------------------------------------------------------------------
+# --- Auth -----------------------------------------------------------------------------------------
 
 
 class CredentialsSerializer(fields.StrictSerializer):
@@ -379,13 +368,3 @@ class CredentialsSerializer(fields.StrictSerializer):
 
 class TokenSerializer(serializers.Serializer):
     token = serializers.CharField(read_only=True)
-
-
-class ErrorSerializer(serializers.Serializer):
-    detail = serializers.CharField()
-
-
-class ValidationErrorSerializer(serializers.Serializer):
-    """A 400: each invalid field (or `non_field_errors`) with its list of messages."""
-
-    non_field_errors = serializers.ListField(child=serializers.CharField(), required=False)

@@ -13,7 +13,7 @@ from functools import cached_property
 from django.contrib.auth import authenticate
 from django.http import Http404
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import generics, status
 from rest_framework.authtoken.models import Token
 from rest_framework.exceptions import NotFound, ValidationError
@@ -23,24 +23,24 @@ from rest_framework.throttling import AnonRateThrottle, ScopedRateThrottle
 from rest_framework.views import APIView
 
 from aios import throttling
+from aios.api.errors import Conflict, errors
+from aios.api.fields import validated
 from aios.pagination import KeysetPagination
 from aios.renderers import lean_renderers
 from marketplace import caching, services
 from marketplace.caching import CachedResponseMixin, CachePolicy
-from marketplace.managers import RECENT_REVIEWS
+from marketplace.managers import AGENT_ORDERINGS, RECENT_REVIEWS
 from marketplace.models import Agent, Category, Installation, Review
 from marketplace.search import search_agents, search_facets, search_ordering
 from marketplace.stats import marketplace_stats
 
-from . import fields, lean
-from .errors import Conflict
+from . import lean
 from .serializers import (
     AgentCardSerializer,
     AgentDetailSerializer,
     AgentListParams,
     CategorySerializer,
     CredentialsSerializer,
-    ErrorSerializer,
     InstallationSerializer,
     OrderingParams,
     ReviewPatchSerializer,
@@ -50,34 +50,7 @@ from .serializers import (
     SearchParams,
     StatsSerializer,
     TokenSerializer,
-    ValidationErrorSerializer,
 )
-
-_ERRORS = {
-    400: OpenApiResponse(
-        ValidationErrorSerializer, description="Invalid input: field name -> list of messages."
-    ),
-    401: OpenApiResponse(ErrorSerializer, description="Not signed in."),
-    403: OpenApiResponse(ErrorSerializer, description="Not allowed (e.g. CSRF check failed)."),
-    404: OpenApiResponse(ErrorSerializer, description="No such resource (for you)."),
-    409: OpenApiResponse(ErrorSerializer, description="Conflicts with the current state."),
-    429: OpenApiResponse(ErrorSerializer, description="Too many requests; see Retry-After."),
-}
-
-
-def errors(*codes: int) -> dict:
-    """Schema responses for the given error status codes (429 always: every view throttles)."""
-    return {code: _ERRORS[code] for code in sorted({*codes, 429})}
-
-
-def validated(serializer_class, data, **kwargs) -> dict:
-    """Validated input or a 400 with field errors. Query dicts are flattened to last values."""
-    if hasattr(data, "dict"):
-        data = data.dict()  # a plain dict: DRF reads a missing boolean in a QueryDict as False
-        kwargs.setdefault("context", fields.IGNORE_UNKNOWN)  # unknown JSON keys: 400
-    serializer = serializer_class(data=data, **kwargs)
-    serializer.is_valid(raise_exception=True)
-    return serializer.validated_data
 
 
 def no_such(model) -> Http404:
@@ -88,22 +61,40 @@ def no_such(model) -> Http404:
 # --- Agent lists ------------------------------------------------------------------------------
 
 
-class AgentListView(CachedResponseMixin, generics.ListAPIView):
-    cache_policies = {
-        "get": CachePolicy("lists", ttl=caching.LISTS_TTL, scope=caching.listing_scope)
-    }
+# Agents as cards in a public ordering; subclasses name the agents and the parameters. (A
+# comment, not a docstring: a docstring here would become both operations' description.)
+class CardListView(CachedResponseMixin, generics.ListAPIView):
     serializer_class = AgentCardSerializer  # the schema; rows render through lean.cards
-    pagination_class = KeysetPagination
     permission_classes = [AllowAny]
     renderer_classes = lean_renderers()
-    params_class = AgentListParams
+    params_class = OrderingParams
 
     @cached_property
     def params(self) -> dict:
         return validated(self.params_class, self.request.query_params)
 
     def get_keyset_ordering(self):
-        return self.params["ordering"]
+        return AGENT_ORDERINGS[self.params["ordering"]]
+
+    def list(self, request, *args, **kwargs):
+        page = self.paginate_queryset(self.get_queryset())
+        return self.get_paginated_response(lean.cards(page, request))
+
+
+@extend_schema_view(
+    get=extend_schema(
+        operation_id="agents_list",
+        tags=["marketplace"],
+        summary="Active agents as cards",
+        parameters=[AgentListParams],
+        responses={200: AgentCardSerializer(many=True), **errors(400)},
+    )
+)
+class AgentListView(CardListView):
+    cache_policies = {
+        "get": CachePolicy("lists", ttl=caching.LISTS_TTL, scope=caching.listing_scope)
+    }
+    params_class = AgentListParams
 
     def get_queryset(self):
         p = self.params
@@ -115,48 +106,39 @@ class AgentListView(CachedResponseMixin, generics.ListAPIView):
             min_rating=p.get("min_rating"),
         )
 
-    def list(self, request, *args, **kwargs):
-        page = self.paginate_queryset(self.get_queryset())
-        return self.get_paginated_response(lean.cards(page, request))
 
-    @extend_schema(
-        operation_id="agents_list",
-        tags=["marketplace"],
-        summary="Active agents as cards",
-        parameters=[AgentListParams],
-        responses={200: AgentCardSerializer(many=True), **errors(400)},
-    )
-    def get(self, request, *args, **kwargs):
-        return super().get(request, *args, **kwargs)
-
-
-class FeaturedAgentListView(AgentListView):
-    cache_policies = {
-        "get": CachePolicy(
-            caching.CATALOG_NS, ttl=caching.FEATURED_TTL, depends_on=[caching.FEATURED_NS]
-        )
-    }
-    params_class = OrderingParams
-
-    def get_queryset(self):
-        return Agent.objects.card_shape(featured=True)  # featured(): listed and featured
-
-    @extend_schema(
+@extend_schema_view(
+    get=extend_schema(
         operation_id="agents_featured",
         tags=["marketplace"],
         summary="Featured agents as cards",
         parameters=[OrderingParams],
         responses={200: AgentCardSerializer(many=True), **errors(400)},
     )
-    def get(self, request, *args, **kwargs):
-        return super().get(request, *args, **kwargs)
+)
+class FeaturedAgentListView(CardListView):
+    cache_policies = {
+        "get": CachePolicy(
+            caching.CATALOG_NS, ttl=caching.FEATURED_TTL, depends_on=[caching.FEATURED_NS]
+        )
+    }
+
+    def get_queryset(self):
+        return Agent.objects.card_shape(featured=True)  # featured(): listed and featured
 
 
+@extend_schema_view(
+    get=extend_schema(
+        operation_id="categories_list",
+        tags=["marketplace"],
+        summary="Categories with their number of listed agents",
+        responses={200: CategorySerializer(many=True), **errors(400)},
+    )
+)
 class CategoryListView(CachedResponseMixin, generics.ListAPIView):
     # Counts of listed agents: only an agent edit (a flag, a move, a new agent) changes them.
     cache_policies = {"get": CachePolicy(caching.CATALOG_NS, ttl=caching.CATEGORIES_TTL)}
     serializer_class = CategorySerializer
-    pagination_class = KeysetPagination
     permission_classes = [AllowAny]
 
     def get_keyset_ordering(self):
@@ -164,15 +146,6 @@ class CategoryListView(CachedResponseMixin, generics.ListAPIView):
 
     def get_queryset(self):
         return Category.objects.with_agent_counts()
-
-    @extend_schema(
-        operation_id="categories_list",
-        tags=["marketplace"],
-        summary="Categories with their number of listed agents",
-        responses={200: CategorySerializer(many=True), **errors(400)},
-    )
-    def get(self, request, *args, **kwargs):
-        return super().get(request, *args, **kwargs)
 
 
 class StatsView(CachedResponseMixin, APIView):
@@ -192,6 +165,14 @@ class StatsView(CachedResponseMixin, APIView):
 # --- One agent --------------------------------------------------------------------------------
 
 
+@extend_schema_view(
+    get=extend_schema(
+        operation_id="agent_detail",
+        tags=["agents"],
+        summary="An agent: card, description, links, ratings, latest reviews, your state",
+        responses={200: AgentDetailSerializer, **errors(404)},
+    )
+)
 class AgentDetailView(CachedResponseMixin, generics.RetrieveAPIView):
     # Per user: it carries the viewer's is_installed and my_review.
     cache_policies = {"get": CachePolicy("agent:{pk}", ttl=caching.DETAIL_TTL, per_user=True)}
@@ -213,15 +194,6 @@ class AgentDetailView(CachedResponseMixin, generics.RetrieveAPIView):
         if request.user.is_authenticated:
             mine = Review.objects.own_shape(row["id"], request.user).rows()
         return Response(lean.detail(row, request, reviews=reviews, mine=mine))
-
-    @extend_schema(
-        operation_id="agent_detail",
-        tags=["agents"],
-        summary="An agent: card, description, links, ratings, latest reviews, your state",
-        responses={200: AgentDetailSerializer, **errors(404)},
-    )
-    def get(self, request, *args, **kwargs):
-        return super().get(request, *args, **kwargs)
 
 
 class AgentSearchView(CachedResponseMixin, APIView):
@@ -315,6 +287,14 @@ class InstallView(APIView):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
+@extend_schema_view(
+    get=extend_schema(
+        operation_id="my_installations",
+        tags=["installations"],
+        summary="Your installed agents, latest first",
+        responses={200: InstallationSerializer(many=True), **errors(400, 401)},
+    )
+)
 class MyInstallationListView(CachedResponseMixin, generics.ListAPIView):
     # Its cards show counters anybody's install moves: it follows the agents on the page.
     cache_policies = {
@@ -323,7 +303,6 @@ class MyInstallationListView(CachedResponseMixin, generics.ListAPIView):
         )
     }
     serializer_class = InstallationSerializer  # the schema; rows render through lean
-    pagination_class = KeysetPagination
     permission_classes = [IsAuthenticated]
     renderer_classes = lean_renderers()
 
@@ -337,15 +316,6 @@ class MyInstallationListView(CachedResponseMixin, generics.ListAPIView):
         page = self.paginate_queryset(self.get_queryset())
         return self.get_paginated_response(lean.installations(page, request))
 
-    @extend_schema(
-        operation_id="my_installations",
-        tags=["installations"],
-        summary="Your installed agents, latest first",
-        responses={200: InstallationSerializer(many=True), **errors(400, 401)},
-    )
-    def get(self, request, *args, **kwargs):
-        return super().get(request, *args, **kwargs)
-
 
 # --- Reviews ----------------------------------------------------------------------------------
 
@@ -353,7 +323,6 @@ class MyInstallationListView(CachedResponseMixin, generics.ListAPIView):
 class AgentReviewListView(CachedResponseMixin, generics.ListAPIView):
     cache_policies = {"get": CachePolicy("agent:{pk}", ttl=caching.DETAIL_TTL)}
     serializer_class = ReviewSerializer  # the schema; rows render through lean.reviews
-    pagination_class = KeysetPagination
     renderer_classes = lean_renderers()
 
     def get_keyset_ordering(self):

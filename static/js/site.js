@@ -14,38 +14,32 @@
     region.textContent = text;
   }
 
-  // Install / uninstall without a page reload; the server answers JSON when asked for it.
+  // Install / uninstall without a page reload: the same POST a plain form makes, then the
+  // agent page it redirects to lends its fresh stats and button to this one.
   function toggleInstall(form, event) {
-    if (!window.fetch || !window.FormData) return;
+    if (!window.fetch || !window.FormData || !window.DOMParser) return;
     event.preventDefault();
     var button = form.querySelector("button");
     button.disabled = true;
     fetch(form.action, {
       method: "POST",
       body: new FormData(form),
-      headers: { Accept: "application/json" },
       credentials: "same-origin"
     }).then(function (response) {
-      if (!response.ok) throw new Error(response.status);
-      return response.json();
-    }).then(function (data) {
-      var installed = data.installed;
-      form.action = installed
-        ? form.action.replace(/\/install\/$/, "/uninstall/")
-        : form.action.replace(/\/uninstall\/$/, "/install/");
-      button.textContent = installed ? "Uninstall" : "Install";
-      button.className = installed ? "button button-secondary" : "button button-large";
-      var count = document.querySelector("[data-install-count]");
-      if (count && typeof data.install_count === "number") {
-        count.textContent = data.install_count.toLocaleString("en-US");
-        var unit = count.nextSibling;
-        if (unit && unit.nodeType === 3) {
-          unit.textContent = data.install_count === 1 ? " install" : " installs";
-        }
-      }
-      var note = document.querySelector(".installed-note");
-      if (note) note.hidden = !installed;
-      announce(data.message);
+      if (!response.ok || !response.redirected) throw new Error(response.status);
+      return response.text();
+    }).then(function (html) {
+      var fresh = new DOMParser().parseFromString(html, "text/html");
+      [".agent-stats", ".agent-action"].forEach(function (selector) {
+        var old = document.querySelector(selector);
+        var next = fresh.querySelector(selector);
+        if (!old || !next) throw new Error("no " + selector);
+        old.replaceWith(document.importNode(next, true));
+      });
+      var again = document.querySelector(".agent-action button");
+      if (again) again.focus();
+      var message = fresh.querySelector(".messages .message");
+      if (message) announce(message.textContent);
     }).catch(function () {
       form.submit(); // fall back to the plain POST and its redirect
     }).then(function () {

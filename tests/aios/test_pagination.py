@@ -13,6 +13,8 @@ from marketplace.managers import AGENT_ORDERINGS
 from marketplace.models import Agent
 from tests.factories import AgentFactory, CategoryFactory, PublisherFactory
 
+TOP_RATED = AGENT_ORDERINGS["-rating"]
+
 
 def _walk(queryset, ordering, page_size):
     """Every page from the first, following next cursors; returns the pages' id lists."""
@@ -45,7 +47,7 @@ def tied_agents(db):
 @pytest.mark.parametrize("page_size", [1, 4, 7, 23, 50])
 def test_walking_next_visits_every_row_exactly_once_in_order(tied_agents, ordering, page_size):
     queryset = Agent.objects.listed().for_cards()
-    pages, _ = _walk(queryset, ordering, page_size)
+    pages, _ = _walk(queryset, AGENT_ORDERINGS[ordering], page_size)
     walked = [pk for page in pages for pk in page]
     expected = list(queryset.ordered(ordering).values_list("pk", flat=True))
     assert walked == expected
@@ -53,7 +55,9 @@ def test_walking_next_visits_every_row_exactly_once_in_order(tied_agents, orderi
     assert all(len(p) == page_size for p in pages[:-1])
 
 
-@pytest.mark.parametrize("ordering", ["-rating", "name", ("created_at", "desc"), ("id", "asc")])
+@pytest.mark.parametrize(
+    "ordering", [TOP_RATED, ("name", "asc"), ("created_at", "desc"), ("id", "asc")]
+)
 def test_previous_walks_back_to_the_same_pages(tied_agents, ordering):
     queryset = Agent.objects.listed()
     pages, last = _walk(queryset, ordering, 5)
@@ -72,7 +76,7 @@ def test_previous_walks_back_to_the_same_pages(tied_agents, ordering):
 
 def test_first_page_has_no_previous_and_last_page_has_no_next(tied_agents):
     queryset = Agent.objects.listed()
-    first = paginate_keyset(queryset, ordering="-rating", cursor=None, page_size=100)
+    first = paginate_keyset(queryset, ordering=TOP_RATED, cursor=None, page_size=100)
     assert first.previous_cursor is None
     assert first.next_cursor is None
     assert len(first.items) == len(tied_agents)
@@ -80,10 +84,10 @@ def test_first_page_has_no_previous_and_last_page_has_no_next(tied_agents):
 
 def test_one_query_per_page_whatever_the_page_size(tied_agents):
     queryset = Agent.objects.listed().for_cards()
-    cursor = paginate_keyset(queryset, ordering="-rating", cursor=None, page_size=3).next_cursor
+    cursor = paginate_keyset(queryset, ordering=TOP_RATED, cursor=None, page_size=3).next_cursor
     for size in (1, 10, 100):
         with CaptureQueriesContext(connection) as queries:
-            page = paginate_keyset(queryset, ordering="-rating", cursor=cursor, page_size=size)
+            page = paginate_keyset(queryset, ordering=TOP_RATED, cursor=cursor, page_size=size)
             [(a.category.name, a.publisher.name) for a in page.items]
         assert len(queries) == 1
         sql = queries[0]["sql"].upper()
@@ -93,8 +97,8 @@ def test_one_query_per_page_whatever_the_page_size(tied_agents):
 
 def test_cursor_is_stable_for_the_same_position(tied_agents):
     queryset = Agent.objects.listed()
-    one = paginate_keyset(queryset, ordering="-installs", cursor=None, page_size=4)
-    two = paginate_keyset(queryset, ordering="-installs", cursor=None, page_size=4)
+    one = paginate_keyset(queryset, ordering=AGENT_ORDERINGS["-installs"], cursor=None, page_size=4)
+    two = paginate_keyset(queryset, ordering=AGENT_ORDERINGS["-installs"], cursor=None, page_size=4)
     assert one.next_cursor == two.next_cursor
 
 
@@ -103,36 +107,46 @@ def test_cursor_is_stable_for_the_same_position(tied_agents):
     [
         "garbage",
         "e30:bad-signature",
-        signing.Signer(salt="another-salt").sign_object({"o": "-rating", "v": 4.0, "i": 1}),
-        signing.Signer(salt=CURSOR_SALT).sign_object({"o": "-rating", "v": 4.0, "i": "1"}),
-        signing.Signer(salt=CURSOR_SALT).sign_object({"o": "-rating", "v": "x", "i": 1}),
+        signing.Signer(salt="another-salt").sign_object(
+            {"o": "rating_average:desc", "v": 4.0, "i": 1}
+        ),
+        signing.Signer(salt=CURSOR_SALT).sign_object(
+            {"o": "rating_average:desc", "v": 4.0, "i": "1"}
+        ),
+        signing.Signer(salt=CURSOR_SALT).sign_object(
+            {"o": "rating_average:desc", "v": "x", "i": 1}
+        ),
         signing.Signer(salt=CURSOR_SALT).sign_object([1, 2]),
     ],
 )
 def test_tampered_or_malformed_cursor_is_rejected(tied_agents, cursor):
     with pytest.raises(InvalidCursor):
-        paginate_keyset(Agent.objects.listed(), ordering="-rating", cursor=cursor, page_size=5)
+        paginate_keyset(Agent.objects.listed(), ordering=TOP_RATED, cursor=cursor, page_size=5)
 
 
 def test_cursor_of_another_ordering_is_rejected(tied_agents):
     queryset = Agent.objects.listed()
-    cursor = paginate_keyset(queryset, ordering="name", cursor=None, page_size=2).next_cursor
+    cursor = paginate_keyset(
+        queryset, ordering=AGENT_ORDERINGS["name"], cursor=None, page_size=2
+    ).next_cursor
     with pytest.raises(InvalidCursor):
-        paginate_keyset(queryset, ordering="-rating", cursor=cursor, page_size=2)
+        paginate_keyset(queryset, ordering=TOP_RATED, cursor=cursor, page_size=2)
 
 
 def test_edited_payload_fails_the_signature(tied_agents):
     queryset = Agent.objects.listed()
-    cursor = paginate_keyset(queryset, ordering="-rating", cursor=None, page_size=2).next_cursor
-    other = encode_cursor(key="-rating", value=1.0, pk=1, backwards=False)
+    cursor = paginate_keyset(queryset, ordering=TOP_RATED, cursor=None, page_size=2).next_cursor
+    other = encode_cursor(key="rating_average:desc", value=1.0, pk=1, backwards=False)
     forged = other.split(":")[0] + ":" + cursor.split(":")[1]
     with pytest.raises(InvalidCursor):
-        paginate_keyset(queryset, ordering="-rating", cursor=forged, page_size=2)
+        paginate_keyset(queryset, ordering=TOP_RATED, cursor=forged, page_size=2)
 
 
 def test_unknown_ordering_is_a_value_error(db):
     with pytest.raises(ValueError):
-        paginate_keyset(Agent.objects.all(), ordering="-popularity", cursor=None, page_size=2)
+        paginate_keyset(
+            Agent.objects.all(), ordering=("popularity", "desc"), cursor=None, page_size=2
+        )
 
 
 def _bulk_agents(fields, count=3000):
@@ -154,7 +168,7 @@ def _bulk_agents(fields, count=3000):
 
 
 @pytest.mark.postgres
-@pytest.mark.parametrize("ordering", list(AGENT_ORDERINGS))
+@pytest.mark.parametrize("ordering", list(AGENT_ORDERINGS.values()))
 def test_deep_page_uses_an_index_range_and_no_offset(db, ordering):
     _bulk_agents(lambda i: {"rating_average": (i % 5) + 0.5, "install_count": i % 50})
     queryset = Agent.objects.listed().for_cards()
@@ -198,7 +212,7 @@ def test_the_featured_first_page_reads_its_index_in_order(db):
     _bulk_agents(lambda i: {"rating_average": (i % 50) / 10, "is_featured": i % 10 == 0})
     with CaptureQueriesContext(connection) as queries:
         paginate_keyset(
-            Agent.objects.featured().for_cards(), ordering="-rating", cursor=None, page_size=20
+            Agent.objects.featured().for_cards(), ordering=TOP_RATED, cursor=None, page_size=20
         )
     with connection.cursor() as cur:
         cur.execute("EXPLAIN " + queries[0]["sql"])

@@ -104,6 +104,12 @@ def test_user_signs_up_installs_reviews_and_manages_knowledge(
     page.get_by_role("button", name="Install").click()
     expect(page.get_by_role("button", name="Uninstall")).to_be_visible()
     expect(page.locator("[data-install-count]")).to_have_text("1")
+    expect(page.locator("#live-status")).to_have_text("Translator Pro is installed.")
+    page.get_by_role("button", name="Uninstall").click()
+    expect(page.locator("[data-install-count]")).to_have_text("0")
+    expect(page.locator(".installed-note")).to_be_hidden()
+    page.get_by_role("button", name="Install").click()
+    expect(page.get_by_role("button", name="Uninstall")).to_be_focused()
     agent.refresh_from_db()
     assert agent.install_count == 1
 

@@ -114,6 +114,40 @@ def test_invalid_entry_comes_back_filled_in(client, user):
     assert not KnowledgeEntry.objects.exists()
 
 
+@pytest.mark.parametrize(
+    ("tags", "error"),
+    [
+        ("hr, on boarding", "“on boarding” is not a tag"),
+        ("x" * 51, "Each tag is at most 50 characters."),
+        (", ".join(f"t{i}" for i in range(21)), "At most 20 tags."),
+    ],
+)
+def test_the_form_refuses_tags_the_api_would(client, user, tags, error):
+    client.force_login(user)
+    response = client.post(
+        reverse("knowledge-create"), {"title": "t", "content_type": "note", "tags": tags}
+    )
+    assert response.status_code == 400
+    assert error in response.content.decode()
+    assert not KnowledgeEntry.objects.exists()
+
+
+def test_tags_saved_from_the_page_survive_an_api_round_trip(client, user):
+    client.force_login(user)
+    client.post(
+        reverse("knowledge-create"),
+        {"title": "Runbook", "content_type": "note", "tags": "on-call, HR_2, on-call"},
+    )
+    entry = KnowledgeEntry.objects.get()
+    url = reverse("api:knowledge-entry-detail", kwargs={"pk": entry.pk})
+    read = client.get(url).json()
+    assert read["tags"] == ["on-call", "HR_2"]
+    body = {k: read[k] for k in ("title", "content_type", "body", "source_url", "agent", "tags")}
+    response = client.put(url, body, content_type="application/json")
+    assert response.status_code == 200, response.content
+    assert response.json()["tags"] == read["tags"]
+
+
 def test_agent_choice_is_limited_to_my_installed_agents(client, user):
     AgentFactory(name="Not installed")
     client.force_login(user)

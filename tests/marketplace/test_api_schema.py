@@ -15,7 +15,7 @@ from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 from rest_framework.throttling import SimpleRateThrottle
 
-from marketplace.api import errors
+from aios.api import errors
 from tests.factories import AgentFactory, CategoryFactory, UserFactory
 
 SCHEMA = "/api/schema/"
@@ -77,7 +77,7 @@ def test_every_operation_declares_its_error_responses(schema):
         if {} not in op.get("security", [{}]):  # signing in is required
             assert "401" in codes, where
         for code, response in op["responses"].items():
-            if code == "414":  # gunicorn's, before the app: HTML (marketplace.api.errors)
+            if code == "414":  # gunicorn's, before the app: HTML (aios.api.errors)
                 assert set(response["content"]) == {"text/html"}, where
             elif code.startswith("4"):
                 assert "application/json" in response["content"], (where, code)

@@ -182,7 +182,7 @@ def test_agent_page_renders_markdown_without_scripts_or_javascript_links(client)
 
 
 def test_server_error_page_renders_without_a_request_context(rf):
-    from marketplace.api.errors import server_error
+    from aios.api.errors import server_error
 
     response = server_error(rf.get("/agents/"))
     html = response.content.decode()
@@ -204,7 +204,8 @@ def test_agent_page_query_count(client, agent, user, django_assert_num_queries):
     with django_assert_num_queries(2):  # agent + recent reviews
         client.get(agent.get_absolute_url())
     client.force_login(user)
-    with django_assert_num_queries(6):  # + session, user, installed?, my review
+    # + session, user, my review; "installed?" is an EXISTS in the agent's query (for_viewer)
+    with django_assert_num_queries(5):
         client.get(agent.get_absolute_url())
 
 
@@ -261,16 +262,17 @@ def test_install_ignores_an_offsite_next(client, agent, user):
     assert response["Location"] == agent.get_absolute_url()
 
 
-def test_install_answers_json_to_fetch(client, agent, user):
+def test_install_is_a_form_post_even_when_asked_for_json(client, agent, user):
+    # The JSON install is the API's (api:agent-install); site.js follows this redirect.
     client.force_login(user)
-    response = client.post(
-        reverse("agent-install", kwargs={"slug": agent.slug}), HTTP_ACCEPT="application/json"
-    )
-    assert response.json() == {
-        "installed": True,
-        "install_count": 1,
-        "message": "Translator Pro is installed.",
-    }
+    url = reverse("agent-install", kwargs={"slug": agent.slug})
+    response = client.post(url, {"next": agent.get_absolute_url()}, HTTP_ACCEPT="application/json")
+    assert response.status_code == 302
+    assert response["Location"] == agent.get_absolute_url()
+    page = client.get(response["Location"]).content.decode()
+    assert "Translator Pro is installed." in page
+    assert re.search(r"<span data-install-count>1</span> install<", page)
+    assert 'action="/agents/translator-pro/uninstall/"' in page
 
 
 def test_install_of_an_inactive_agent_is_404_and_get_is_405(client, user):

@@ -5,7 +5,7 @@ DRF's handler already renders every APIException (400, 401, 403, 404, 405, 409, 
 answer paths under /api/ with JSON too (`bad_request`, `not_found`, `server_error`, wired in
 aios/urls.py) and leave the HTML pages to Django's defaults (templates/400.html ...).
 A body over the upload limit is a 413 (aios.guards refuses it before any view; here in case a
-view reads one anyway).
+view reads one anyway). `errors(...)` documents these shapes in the schema.
 """
 
 import copy
@@ -14,7 +14,8 @@ from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import JsonResponse
 from django.views import defaults
-from rest_framework import exceptions, status
+from drf_spectacular.utils import OpenApiResponse
+from rest_framework import exceptions, serializers, status
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from aios import guards
@@ -26,6 +27,33 @@ class Conflict(exceptions.APIException):
     status_code = status.HTTP_409_CONFLICT
     default_detail = "Conflicts with the current state of the resource."
     default_code = "conflict"
+
+
+class ErrorSerializer(serializers.Serializer):
+    detail = serializers.CharField()
+
+
+class ValidationErrorSerializer(serializers.Serializer):
+    """A 400: each invalid field (or `non_field_errors`) with its list of messages."""
+
+    non_field_errors = serializers.ListField(child=serializers.CharField(), required=False)
+
+
+_ERRORS = {
+    400: OpenApiResponse(
+        ValidationErrorSerializer, description="Invalid input: field name -> list of messages."
+    ),
+    401: OpenApiResponse(ErrorSerializer, description="Not signed in."),
+    403: OpenApiResponse(ErrorSerializer, description="Not allowed (e.g. CSRF check failed)."),
+    404: OpenApiResponse(ErrorSerializer, description="No such resource (for you)."),
+    409: OpenApiResponse(ErrorSerializer, description="Conflicts with the current state."),
+    429: OpenApiResponse(ErrorSerializer, description="Too many requests; see Retry-After."),
+}
+
+
+def errors(*codes: int) -> dict:
+    """Schema responses for the given error status codes (429 always: every view throttles)."""
+    return {code: _ERRORS[code] for code in sorted({*codes, 429})}
 
 
 def exception_handler(exc, context):
