@@ -22,18 +22,7 @@ from django.conf import settings
 from django.db import transaction
 
 from aios import response_cache
-from aios.response_cache import (  # noqa: F401 - the names the marketplace's views use
-    BROWSER_MAX_AGE,
-    EPOCH_NS,
-    STALE_SECONDS,
-    CachedResponseMixin,
-    CachePolicy,
-    cached_value,
-    namespaced_key,
-    response_cache_stats,
-    user_activity_ns,
-    user_ns,
-)
+from aios.response_cache import EPOCH_NS, user_activity_ns, user_ns
 
 # --- TTLs (seconds) ------------------------------------------------------------------------
 LISTS_TTL = settings.CACHE_TTL  # agent listings and search: the report's 300 s by default

@@ -9,6 +9,13 @@ from .managers import AgentQuerySet, CategoryQuerySet, InstallationQuerySet, Rev
 RATINGS = (1, 2, 3, 4, 5)
 
 
+def rating_average(histogram) -> float:
+    """The average of a rating histogram (counts of 1..5 stars, in order): sum of ratings /
+    their number, 0.0 with none. The stored column's rule; services keeps it in SQL too."""
+    count = sum(histogram)
+    return sum(r * n for r, n in zip(RATINGS, histogram, strict=True)) / count if count else 0.0
+
+
 class Category(models.Model):
     name = models.CharField(max_length=80, unique=True)
     slug = models.SlugField(max_length=80, unique=True)

@@ -21,6 +21,8 @@ from django.db.models.expressions import RawSQL
 from django.db.models.functions import Cast, Greatest, Least, Ln, Lower
 from django.db.models.lookups import Exact
 
+from aios import response_cache
+
 from . import caching
 from .managers import AGENT_ORDERINGS
 from .models import Agent, Category
@@ -231,7 +233,7 @@ def search_facets(*, q: str, min_rating=None) -> list[dict]:
     q = clean_query(q)
     if min_rating is None:
         digest = hashlib.sha256(q.encode("utf-8", "surrogatepass")).hexdigest()[:32]
-        return caching.cached_value(
+        return response_cache.cached_value(
             caching.CATALOG_NS,
             "search-facets-capped",
             digest,
@@ -277,7 +279,7 @@ def suggest_query(q: str) -> str | None:
     words = _WORD.findall(clean_query(q).lower())
     if not words:
         return None
-    vocabulary = caching.cached_value(
+    vocabulary = response_cache.cached_value(
         caching.CATALOG_NS, "search-vocabulary", ttl=caching.LISTS_TTL, compute=_vocabulary
     )
     known = set(vocabulary)

@@ -26,7 +26,16 @@ from aios import statements
 from aios.statements import Slot
 
 from . import caching
-from .models import RATINGS, STATS_SHARDS, Agent, Category, CategoryStats, Installation, Review
+from .models import (
+    RATINGS,
+    STATS_SHARDS,
+    Agent,
+    Category,
+    CategoryStats,
+    Installation,
+    Review,
+    rating_average,
+)
 
 
 class AgentUnavailable(Exception):
@@ -327,8 +336,7 @@ def find_counter_drift(agent_ids: Iterable[int] | None = None) -> list[dict]:
         counted = ("install_count", *(f"ratings_{r}" for r in RATINGS))
         expected = {f: row[f"true_{f}"] for f in counted}
         expected["rating_count"] = sum(expected[f"ratings_{r}"] for r in RATINGS)
-        weighted = sum(r * expected[f"ratings_{r}"] for r in RATINGS)
-        expected_avg = weighted / expected["rating_count"] if expected["rating_count"] else 0.0
+        expected_avg = rating_average([expected[f"ratings_{r}"] for r in RATINGS])
         diff = {f: (row[f], v) for f, v in expected.items() if row[f] != v}
         if abs(row["rating_average"] - expected_avg) > 1e-9:
             diff["rating_average"] = (row["rating_average"], expected_avg)

@@ -16,7 +16,7 @@ import functools
 
 from django.db import connection
 
-from .models import RATINGS, Agent, Category, CategoryStats
+from .models import RATINGS, Agent, Category, CategoryStats, rating_average
 
 TOP_AGENTS = 5
 
@@ -72,9 +72,9 @@ def marketplace_stats(*, top: int = TOP_AGENTS) -> dict:
 
     totals = {key: total(column) for column, key in TOTALS.items()}
     distribution = {str(r): total(f"ratings_{r}") for r in RATINGS}
-    counted = sum(distribution.values())
     # Weighted by rating_count through the histogram: sum(r * n_r) / sum(n_r).
-    average = sum(r * distribution[str(r)] for r in RATINGS) / counted if counted else None
+    histogram = [distribution[str(r)] for r in RATINGS]
+    average = rating_average(histogram) if sum(histogram) else None
 
     top_agents = [
         {

@@ -16,9 +16,9 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST, require_safe
 
 from aios.pagination import page_or_first
+from aios.response_cache import CachePolicy
 
 from . import caching, services
-from .caching import CachePolicy
 from .forms import BrowseForm, ReviewForm, SearchForm, SignupForm
 from .icons import ICON_DIR
 from .managers import AGENT_ORDERINGS

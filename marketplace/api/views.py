@@ -27,8 +27,8 @@ from aios.api.errors import Conflict, errors
 from aios.api.fields import validated
 from aios.pagination import KeysetPagination
 from aios.renderers import lean_renderers
+from aios.response_cache import CachedResponseMixin, CachePolicy
 from marketplace import caching, services
-from marketplace.caching import CachedResponseMixin, CachePolicy
 from marketplace.managers import AGENT_ORDERINGS, RECENT_REVIEWS
 from marketplace.models import Agent, Category, Installation, Review
 from marketplace.search import search_agents, search_facets, search_ordering

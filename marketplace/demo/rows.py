@@ -31,7 +31,7 @@ from marketplace.demo.plan import (
     between,
     datetime_at,
 )
-from marketplace.models import Agent, Category, Installation, Publisher, Review
+from marketplace.models import Agent, Category, Installation, Publisher, Review, rating_average
 
 User = get_user_model()
 
@@ -125,7 +125,6 @@ def agent_rows(plan: Plan) -> Iterator[tuple]:
         if rng.random() < 0.3:
             tags.append(rng.choice(vocabulary.GENERAL_TAGS))
         rating_count = sum(agent.histogram)
-        weighted = sum(r * n for r, n in enumerate(agent.histogram, start=1))
         source = ""
         if rng.random() < 0.4:
             source = f"https://git.example.org/{publisher_slug}/{agent.slug}"
@@ -149,7 +148,7 @@ def agent_rows(plan: Plan) -> Iterator[tuple]:
             datetime_at(agent.created),
             datetime_at(agent.updated),
             datetime_at(agent.published) if agent.published else None,
-            weighted / rating_count if rating_count else 0.0,
+            rating_average(agent.histogram),
             rating_count,
             agent.installs,
             *agent.histogram,

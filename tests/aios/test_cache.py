@@ -21,8 +21,8 @@ from django.urls import path
 from aios import cache as resilient
 from aios import response_cache
 from aios.cache import CacheUnavailable, ResilientRedisCache
+from aios.response_cache import CachePolicy
 from marketplace import caching, services
-from marketplace.caching import CachePolicy
 from marketplace.models import Agent
 from tests.factories import AgentFactory, UserFactory
 

@@ -17,8 +17,8 @@ from django.test import Client
 from django.urls import path
 
 from aios import compression
+from aios.response_cache import CachePolicy
 from marketplace import caching
-from marketplace.caching import CachePolicy
 from tests.factories import UserFactory
 
 pytestmark = [pytest.mark.urls(__name__)]

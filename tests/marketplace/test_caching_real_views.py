@@ -12,6 +12,7 @@ from django.db import connection
 from django.test import Client
 from rest_framework.authtoken.models import Token
 
+from aios import response_cache
 from marketplace import caching, services
 from tests.factories import AgentFactory, KnowledgeEntryFactory, UserFactory
 from tests.helpers.cached_reads import READS, World, content, truth
@@ -160,7 +161,7 @@ def test_responses_vary_on_credentials_and_api_ones_on_accept(world):
         page = world.anon.get("/agents/")
     assert {"Cookie", "Authorization", "Accept"} <= {v.strip() for v in api["Vary"].split(",")}
     assert {"Cookie", "Authorization"} <= {v.strip() for v in page["Vary"].split(",")}
-    assert page["Cache-Control"] == f"public, max-age={caching.BROWSER_MAX_AGE}"
+    assert page["Cache-Control"] == f"public, max-age={response_cache.BROWSER_MAX_AGE}"
     assert api["Cache-Control"] == "private, max-age=0, must-revalidate"
 
 
@@ -214,7 +215,7 @@ def test_a_cold_real_listing_is_computed_once_under_concurrent_requests(cache_ba
     url = "/api/v1/marketplace/agents/?page_size=3"
     caching.forget_all()  # cold, as right after a write
     caching.forget()
-    misses = caching.response_cache_stats().get(("lists", "miss"), 0)
+    misses = response_cache.response_cache_stats().get(("lists", "miss"), 0)
     start, bodies, errors = threading.Barrier(8), [], []
 
     def fetch():
@@ -234,5 +235,5 @@ def test_a_cold_real_listing_is_computed_once_under_concurrent_requests(cache_ba
     for thread in threads:
         thread.join()
     assert not errors, errors
-    assert caching.response_cache_stats()[("lists", "miss")] - misses == 1
+    assert response_cache.response_cache_stats()[("lists", "miss")] - misses == 1
     assert len(bodies) == 8 and len(set(bodies)) == 1

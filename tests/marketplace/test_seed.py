@@ -9,6 +9,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Count, Exists, F, OuterRef, Q
 from rest_framework.authtoken.models import Token
 
+from aios import response_cache
 from knowledge.models import KnowledgeEntry
 from marketplace import caching
 from marketplace.demo.plan import (
@@ -275,9 +276,9 @@ def test_new_rows_get_fresh_ids_after_a_seed(seeded):
 
 
 def test_seeding_retires_every_cached_key():
-    before = caching.namespaced_key(caching.LISTS_NS, "page")
+    before = response_cache.namespaced_key(caching.LISTS_NS, "page")
     seed("--scale", "small")
-    assert caching.namespaced_key(caching.LISTS_NS, "page") != before
+    assert response_cache.namespaced_key(caching.LISTS_NS, "page") != before
 
 
 # --- Scales ---------------------------------------------------------------------------------
