@@ -142,6 +142,15 @@ def get_ok(client, url="/agents/"):
     return response
 
 
+def assert_served_from_redis_again(client):
+    """Once Redis is back: one more miss stores the copy, then Redis answers."""
+    eventually(lambda: redis_back(client))
+    calls = CALLS["list"]
+    for _ in range(3):
+        get_ok(client)
+    assert CALLS["list"] <= calls + 1
+
+
 def redis_back(client) -> bool:
     """One request (always answered), then whether the cache is in use again."""
     get_ok(client)
@@ -243,12 +252,7 @@ def test_caching_resumes_once_redis_comes_up(settings, client, agents, server, c
     assert CALLS["list"] == 2
     server.start()
 
-    eventually(lambda: redis_back(client))
-    calls = CALLS["list"]
-    get_ok(client)
-    get_ok(client)
-    get_ok(client)
-    assert CALLS["list"] <= calls + 1  # stored once more, then served from Redis
+    assert_served_from_redis_again(client)
     assert any("reachable again" in r.getMessage() for r in caplog.records)
 
 
@@ -269,12 +273,7 @@ def test_redis_killed_mid_run_then_restarted(settings, client, agents, server):
     assert CALLS["list"] == 6
     assert breaker().failures >= 1
     server.start()
-    eventually(lambda: redis_back(client))
-    calls = CALLS["list"]
-    get_ok(client)
-    get_ok(client)
-    get_ok(client)
-    assert CALLS["list"] <= calls + 1  # stored once more, then served from Redis
+    assert_served_from_redis_again(client)
 
 
 @needs_redis_server
