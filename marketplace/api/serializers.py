@@ -5,8 +5,6 @@ import functools
 from django.urls import get_script_prefix, reverse
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
-from rest_framework.fields import SkipField
-from rest_framework.relations import PKOnlyObject
 
 from aios.api import fields
 from aios.pagination import PageParams
@@ -80,16 +78,9 @@ def _reversed(name: str, kwarg: str, value) -> str:
     return _url_template(name, kwarg, get_script_prefix()).format(value)
 
 
-# What ModelSerializer makes of the model's DateTimeField and FloatField, built once: building
-# a serializer's `fields` costs as much as serializing twenty cards.
-_DATETIME = serializers.DateTimeField(read_only=True)
-_FLOAT = serializers.FloatField(read_only=True)
-
-
 class AgentCardSerializer(serializers.ModelSerializer):
-    """A card. `to_representation` is written out for the card fields (the generic DRF path
-    was half of an uncached listing's time); `tests/marketplace/test_api_agents.py` pins it
-    to the declared fields' own output, and subclasses' extra fields take the generic path."""
+    """A card. It describes the API's cards (the schema, and what tests compare with); the
+    responses render through marketplace/api/lean.py, which writes the same bytes."""
 
     category = CategoryRefSerializer(read_only=True)
     publisher = PublisherRefSerializer(read_only=True)
@@ -128,50 +119,6 @@ class AgentCardSerializer(serializers.ModelSerializer):
 
     def get_web_url(self, agent) -> str:
         return _reversed("agent-detail", "slug", agent.slug)
-
-    @functools.cached_property
-    def _extra_fields(self) -> list:
-        """The fields a subclass declares beyond the card's (none for a plain card)."""
-        if CARD_SERIALIZER_FIELDS.issuperset(self.Meta.fields):
-            return []
-        return [f for f in self._readable_fields if f.field_name not in CARD_SERIALIZER_FIELDS]
-
-    def to_representation(self, agent):
-        datetime_field, float_field, extra = _DATETIME, _FLOAT, self._extra_fields
-        category, publisher = agent.category, agent.publisher
-        rating = agent.rating_average
-        data = {
-            "id": agent.pk,
-            "slug": agent.slug,
-            "name": agent.name,
-            "tagline": agent.tagline,
-            "icon": self.get_icon(agent),
-            "category": {"slug": category.slug, "name": category.name},
-            "publisher": {
-                "slug": publisher.slug,
-                "name": publisher.name,
-                "verified": publisher.verified,
-            },
-            "rating_average": None if rating is None else float_field.to_representation(rating),
-            "rating_count": agent.rating_count,
-            "install_count": agent.install_count,
-            "is_featured": agent.is_featured,
-            "created_at": datetime_field.to_representation(agent.created_at),
-            "updated_at": datetime_field.to_representation(agent.updated_at),
-            "url": self.get_url(agent),
-            "web_url": self.get_web_url(agent),
-        }
-        for field in extra:  # DRF's own loop (Serializer.to_representation) for the rest
-            try:
-                attribute = field.get_attribute(agent)
-            except SkipField:
-                continue
-            check = attribute.pk if isinstance(attribute, PKOnlyObject) else attribute
-            data[field.field_name] = None if check is None else field.to_representation(attribute)
-        return data
-
-
-CARD_SERIALIZER_FIELDS = frozenset(AgentCardSerializer.Meta.fields)
 
 
 class SearchResultSerializer(AgentCardSerializer):
