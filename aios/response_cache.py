@@ -13,6 +13,7 @@ explanation is docs/caching.md. Nothing here knows the apps' namespaces.
 """
 
 import contextlib
+import dataclasses
 import functools
 import hashlib
 import json
@@ -794,6 +795,25 @@ def connect_credential_receivers() -> None:
         post_delete.connect(_token_changed, sender=token, dispatch_uid="aios-cache-token-del")
 
 
+@dataclasses.dataclass(slots=True)
+class _Lookup:
+    """What one request learned about its copy before deciding to answer or recompute."""
+
+    now: float
+    credential: str | None
+    own: bool  # the copy is this credential's own
+    vouch: bool  # a signed-in request to a copy made for everyone
+    digest: str
+    static: list
+    deps: list
+    entry: "Entry | None"
+    voucher: dict | None
+    plain: dict
+    trusted: bool
+    wrote_at: float
+    state: str
+
+
 class CachePolicy:
     """How one GET view's finished response is cached.
 
@@ -878,15 +898,27 @@ class CachePolicy:
         ):
             return call_view()
         _replay_lost_bump()
+        look = self._look_up(request, view_kwargs)
+        if look.state in (FRESH, LAGGING):
+            if look.state == LAGGING:
+                _record_lag(look.entry, look.now)
+            return self._hit(request, look.entry, look.credential, vary_on_accept, "hit")
+        locked, copy, how = self._take_turn(look)
+        if copy is not None:
+            return self._hit(request, copy, look.credential, vary_on_accept, how)
+        return self._recompute(request, call_view, look, locked, vary_on_accept)
+
+    def _look_up(self, request, view_kwargs) -> "_Lookup":
+        """One round trip for the copy, its namespaces' versions and (for a signed-in
+        request to a copy made for everyone) the credential's voucher; then the verdict."""
         now = _now()
         credential = _credential(request)
-        everyone = not self.per_user
         own = credential is not None and self.per_user
         digest = _request_digest(request, f"credential:{credential}" if own else PUBLIC)
         static = self.static_namespaces(request, view_kwargs)
         # A copy made for everyone answers a signed-in request only while its credential is
         # known to authenticate: a revoked token gets its 401, never the public copy.
-        vouch = credential is not None and everyone
+        vouch = credential is not None and not self.per_user
         keys = [_entry_key(digest), *map(_version_key, static)]
         if vouch:
             keys.append(_voucher_key(credential))
@@ -900,55 +932,60 @@ class CachePolicy:
         plain, counted = versions(deps, counters=entry.cdeps if entry else ())
         trusted = not vouch or _vouched(voucher, plain, now)
         wrote_at = _wrote_at(voucher, plain) if vouch and trusted else 0.0
-        locked = False
         state = INVALID
         if entry is not None and trusted:
             state = judge(entry, static, plain, counted, now=now, wrote_at=wrote_at)
-        if state in (FRESH, LAGGING):
-            if state == LAGGING:
-                _record_lag(entry, now)
-            return self._hit(request, entry, credential, vary_on_accept, "hit")
-        if state == EXPIRED and not own:
+        return _Lookup(
+            now, credential, own, vouch, digest, static, deps, entry, voucher, plain, trusted,
+            wrote_at, state,
+        )  # fmt: skip
+
+    def _take_turn(self, look: "_Lookup") -> tuple[bool, "Entry | None", str]:
+        """Who recomputes a missing or old copy: (this request holds the lock, a copy to
+        answer instead, how it was got). An expired copy goes on answering everybody but
+        the lock holder; without one, the others wait a little for the holder's."""
+        digest, locked = look.digest, False
+        if look.state == EXPIRED and not look.own:
             if not store().lock(digest):
-                return self._hit(request, entry, credential, vary_on_accept, "stale")
+                return False, look.entry, "stale"
             locked = True
-        elif trusted and not own and plain:
+        elif look.trusted and not look.own and look.plain:
             locked = store().lock(digest)
             if not locked and store().available():
-                waited = self._wait(digest, static, plain, wrote_at)
+                waited = self._wait(digest, look.static, look.plain, look.wrote_at)
                 if waited is not None:
-                    return self._hit(request, waited, credential, vary_on_accept, "waited")
+                    return False, waited, "waited"
         if locked:
             # The previous holder may have stored a copy between our read and our lock.
-            again = self._fresh_copy(digest, static, wrote_at)
+            again = self._fresh_copy(digest, look.static, look.wrote_at)
             if again is not None:
                 store().unlock(digest)
-                return self._hit(request, again, credential, vary_on_accept, "waited")
-        pending = None
+                return False, again, "waited"
+        return locked, None, ""
+
+    def _recompute(self, request, call_view, look: "_Lookup", locked: bool, vary_on_accept):
+        """Run the view and keep its response as the new copy (StoreCopyMiddleware stores it
+        late when the request asks so)."""
+        credential, plain, pending = look.credential, look.plain, None
         try:
             # Counter versions are read before the view runs: a write during it makes the
             # copy lag (recomputed later), never look newer than it is.
-            _, counted = versions([], counters=[ns for ns in deps if ns != EPOCH_NS])
+            _, counted = versions([], counters=[ns for ns in look.deps if ns != EPOCH_NS])
             response = call_view()
             followed = ()
             if self.follows is not None and response.status_code == 200:
                 followed = self.follows(_view_data(response))
             if hasattr(response, "render") and callable(response.render):
                 response = response.render()  # DRF / TemplateResponse: the bytes to keep
-            if vouch and not trusted:
-                _vouch(request, response, credential, voucher, plain)
+            if look.vouch and not look.trusted:
+                _vouch(request, response, credential, look.voucher, plain)
+            deps = [*look.static, *followed]
             entry = self._entry(
-                request,
-                response,
-                [*static, *followed],
-                plain,
-                counted,
-                credential,
-                now,
-                vary_on_accept,
+                request, response, deps, plain, counted, credential, look.now, vary_on_accept
             )
             if entry is not None and plain:
-                timeout = self.ttl + (self.stale_seconds if not own else 0)
+                timeout = self.ttl + (self.stale_seconds if not look.own else 0)
+                digest = look.digest
                 pending = (_entry_key(digest), entry, timeout, digest if locked else None)
                 if not request.__dict__.get("_aios_store_late"):
                     _store(*pending)
@@ -956,7 +993,7 @@ class CachePolicy:
         finally:
             # The lock is held until the copy is stored: waiters poll for it.
             if locked and pending is None:
-                store().unlock(digest)
+                store().unlock(look.digest)
         _count(self.label, "miss")
         if entry is None:
             return response
