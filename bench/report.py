@@ -54,12 +54,31 @@ def _not_run(section: str) -> str:
 def evaluate_targets(results: dict) -> list[dict]:
     """Each target of the read-path issue (issue 13) with met / missed / not measured."""
     sections = results.get("sections", {})
-    out = []
     e = sections.get("endpoints") or {}
-    endpoints = _rows_by_key(e)
-    n = (e.get("connections") or [1])[-1]
+    return [
+        *_cached_hit_targets(e),
+        *_uncached_read_targets(e),
+        *_write_targets(e),
+        *_search_targets(e, sections.get("scale") or {}),
+        *_load_targets(sections.get("load") or {}),
+        _memory_target(sections.get("memory") or {}),
+    ]
 
-    # Cached hits: every endpoint and page.
+
+def _most_connections(e: dict) -> int:
+    """The endpoints section's highest connection count (its throughput level)."""
+    return (e.get("connections") or [1])[-1]
+
+
+def _endpoint_not_measured(e: dict, row) -> str:
+    """Why an endpoint's (or a write's) target has no figure."""
+    return (row or {}).get("not_measured") or ("not measured" if e else _not_run("endpoints"))
+
+
+def _cached_hit_targets(e: dict) -> list[dict]:
+    """Cached hits: every endpoint and page."""
+    n = _most_connections(e)
+    out = []
     for row in e.get("rows", []) or [{"title": "every endpoint and page", "not_measured": None}]:
         name = f"cached {row['title']}: >= 1.0x floor req/s at {n} conn., p50 < 1 ms at 1"
         if "not_measured" in row:
@@ -69,8 +88,14 @@ def evaluate_targets(results: dict) -> list[dict]:
         p50 = row["c1"]["ours_warm"]["p50_ms"]
         met = None if ratio is None else ratio >= 1.0 and p50 < 1
         out.append(_target(name, f"{_x(ratio)}, p50 {_ms(p50)} ms", met))
+    return out
 
-    # Uncached reads and the writes.
+
+def _uncached_read_targets(e: dict) -> list[dict]:
+    """Uncached reads: the list, the detail and the signed-in user's installations."""
+    endpoints = _rows_by_key(e)
+    n = _most_connections(e)
+    out = []
     for key, title in (
         ("agent_list", "agent list"),
         ("agent_detail", "agent detail"),
@@ -79,10 +104,7 @@ def evaluate_targets(results: dict) -> list[dict]:
         row = endpoints.get(key)
         name = f"uncached {title}: >= 0.30x floor req/s at {n} conn."
         if not row or "not_measured" in row:
-            reason = (row or {}).get("not_measured") or (
-                "not measured" if e else _not_run("endpoints")
-            )
-            out.append(_target(name, reason, None))
+            out.append(_target(name, _endpoint_not_measured(e, row), None))
             continue
         ratio = row[f"c{n}"]["ours_uncached"]["ratio_to_floor"]
         naive = row[f"c{n}"].get("naive", {}).get("ratio_to_floor")
@@ -93,15 +115,19 @@ def evaluate_targets(results: dict) -> list[dict]:
                 None if ratio is None else ratio >= 0.30,
             )
         )
+    return out
+
+
+def _write_targets(e: dict) -> list[dict]:
+    """The writes: install and review POSTs."""
     writes = {w["key"]: w for w in e.get("writes", []) or []}
+    n = _most_connections(e)
+    out = []
     for key in ("install", "review"):
         name = f"{key} POST: >= 0.20x floor req/s at {n} conn."
         row = writes.get(key)
         if not row or "not_measured" in row:
-            reason = (row or {}).get("not_measured") or (
-                "not measured" if e else _not_run("endpoints")
-            )
-            out.append(_target(name, reason, None))
+            out.append(_target(name, _endpoint_not_measured(e, row), None))
             continue
         ratio = row[f"c{n}"]["ours"]["ratio_to_floor"]
         bad = row["statuses"]["s4xx"] + row["statuses"]["s5xx"]
@@ -109,17 +135,20 @@ def evaluate_targets(results: dict) -> list[dict]:
         if bad:
             measured += f", {bad} non-2xx"
         out.append(_target(name, measured, None if ratio is None else ratio >= 0.20))
+    return out
 
-    # Search.
-    row = endpoints.get("search")
+
+def _search_targets(e: dict, scale: dict) -> list[dict]:
+    """Search, uncached: its latency on the bench data and its growth at 10x the data."""
+    out = []
+    row = _rows_by_key(e).get("search")
     name = "search uncached, 1 connection: p50 < 15 ms (bench data)"
     if row and "not_measured" not in row:
         p50 = row["c1"]["ours_uncached"]["p50_ms"]
         out.append(_target(name, f"{_ms(p50)} ms", p50 < 15))
     else:
-        reason = (row or {}).get("not_measured") or ("not measured" if e else None)
-        out.append(_target(name, reason or _not_run("endpoints"), None))
-    growth = (sections.get("scale") or {}).get("growth_10x_over_bench") or {}
+        out.append(_target(name, _endpoint_not_measured(e, row), None))
+    growth = scale.get("growth_10x_over_bench") or {}
     name = "search uncached at 10x data: p50 <= 1.5x bench"
     if "endpoint_search" in growth:
         ratio = growth["endpoint_search"]
@@ -127,54 +156,53 @@ def evaluate_targets(results: dict) -> list[dict]:
         out.append(_target(name, f"{_x(ratio)} (its queries: {_x(query)})", ratio <= 1.5))
     else:
         out.append(_target(name, "not measured (the scale section runs with --with-10x)", None))
-
-    # The load test.
-    load = sections.get("load") or {}
-    if "rps" in load:
-        cache = load.get("cache") or {}
-        scopes = cache.get("scopes") or {}
-        shared = scopes.get("shared") or {}
-        floor_ratio = load.get("ratio_to_floor")
-        c = load["connections"]
-        out += [
-            _target(
-                f"load mix, {c} conn.: >= 1,000 req/s",
-                f"{load['rps']:.0f} req/s ({_x(floor_ratio)} the floor's "
-                f"{(load.get('floor') or {}).get('rps', 0):.0f} req/s at {c} conn.)",
-                load["rps"] >= 1000,
-            ),
-            _target("load mix: p95 < 100 ms", f"{_ms(load['p95_ms'])} ms", load["p95_ms"] < 100),
-            _target("load mix: p99 < 200 ms", f"{_ms(load['p99_ms'])} ms", load["p99_ms"] < 200),
-            _target(
-                "load mix: 0 errors", f"{load['errors']} of {load['requests']}", load["errors"] == 0
-            ),
-        ]
-        out.append(_shared_target(shared))
-        hit = cache.get("hit_rate")
-        namespaces = (cache.get("per_namespace") or {}).items()
-        per_ns = ", ".join(f"{ns} {_pct(v.get('hit_rate'))}" for ns, v in namespaces)
-        out.append(
-            _target(
-                "load mix: hit rate of all cacheable reads >= 85 %",
-                f"{_pct(hit)}" + (f" ({per_ns})" if per_ns else ""),
-                None if hit is None else hit >= CACHEABLE_HIT_GOAL,
-                cache.get("source", ""),
-            )
-        )
-    else:
-        reason = load.get("not_measured") or _not_run("load")
-        out.append(_target("load mix targets (req/s, p95, p99, errors, hit rates)", reason, None))
-
-    mem = sections.get("memory") or {}
-    if mem.get("max_rss_mb") is not None:
-        out.append(
-            _target(
-                "RSS per worker < 150 MB", f"max {mem['max_rss_mb']} MB", mem["max_rss_mb"] < 150
-            )
-        )
-    else:
-        out.append(_target("RSS per worker < 150 MB", _not_run("memory"), None))
     return out
+
+
+def _load_targets(load: dict) -> list[dict]:
+    """The load test: throughput, latency, errors and the two hit rates."""
+    if "rps" not in load:
+        reason = load.get("not_measured") or _not_run("load")
+        return [_target("load mix targets (req/s, p95, p99, errors, hit rates)", reason, None)]
+    cache = load.get("cache") or {}
+    shared = (cache.get("scopes") or {}).get("shared") or {}
+    floor_ratio = load.get("ratio_to_floor")
+    c = load["connections"]
+    return [
+        _target(
+            f"load mix, {c} conn.: >= 1,000 req/s",
+            f"{load['rps']:.0f} req/s ({_x(floor_ratio)} the floor's "
+            f"{(load.get('floor') or {}).get('rps', 0):.0f} req/s at {c} conn.)",
+            load["rps"] >= 1000,
+        ),
+        _target("load mix: p95 < 100 ms", f"{_ms(load['p95_ms'])} ms", load["p95_ms"] < 100),
+        _target("load mix: p99 < 200 ms", f"{_ms(load['p99_ms'])} ms", load["p99_ms"] < 200),
+        _target(
+            "load mix: 0 errors", f"{load['errors']} of {load['requests']}", load["errors"] == 0
+        ),
+        _shared_target(shared),
+        _cacheable_target(cache),
+    ]
+
+
+def _cacheable_target(cache: dict) -> dict:
+    """The hit rate of every cacheable read in the load mix, with each namespace's."""
+    hit = cache.get("hit_rate")
+    namespaces = (cache.get("per_namespace") or {}).items()
+    per_ns = ", ".join(f"{ns} {_pct(v.get('hit_rate'))}" for ns, v in namespaces)
+    return _target(
+        "load mix: hit rate of all cacheable reads >= 85 %",
+        f"{_pct(hit)}" + (f" ({per_ns})" if per_ns else ""),
+        None if hit is None else hit >= CACHEABLE_HIT_GOAL,
+        cache.get("source", ""),
+    )
+
+
+def _memory_target(mem: dict) -> dict:
+    name = "RSS per worker < 150 MB"
+    if mem.get("max_rss_mb") is None:
+        return _target(name, _not_run("memory"), None)
+    return _target(name, f"max {mem['max_rss_mb']} MB", mem["max_rss_mb"] < 150)
 
 
 def _shared_target(shared: dict) -> dict:
