@@ -234,14 +234,40 @@ def _mark(met) -> str:
 
 def render(results: dict) -> str:
     s = results.get("sections", {})
-    m = results.get("machine", {})
     lines = [
+        *_title(results),
+        *_machine_section(results),
+        *_targets_section(results.get("targets", [])),
+        *_queries_section(results, s.get("query")),
+        *_endpoints_section(results, s.get("endpoints")),
+        *_load_section(results, s.get("load")),
+        *_workers_section(results, s.get("workers")),
+        "## 4. Compression, memory, scale",
+        "",
+        *_compression_part(results, s.get("compression")),
+        *_memory_part(results, s.get("memory")),
+        *_scale_part(results, s.get("scale")),
+        *_harness_errors_section(results),
+        *_method_section(),
+        *_reproduce_section(),
+    ]
+    return "\n".join(lines)
+
+
+def _title(results: dict) -> list[str]:
+    return [
         "# Performance report (`make bench`)",
         "",
         f"Generated {results['finished_at']} by `{results['command']}` "
         f"({'SMOKE run: small data, seconds per section, figures mean nothing' if results['smoke'] else 'full run'}). "  # noqa: E501
         "Every figure below is in `results.json` beside this file; query plans are in `plans/`.",
         "",
+    ]
+
+
+def _machine_section(results: dict) -> list[str]:
+    m = results.get("machine", {})
+    return [
         "## Machine",
         "",
         *_table(
@@ -268,135 +294,154 @@ def render(results: dict) -> str:
         "",
     ]
 
-    targets = results.get("targets", [])
-    if targets:
-        lines += [
-            "## Targets (issue 13, the read path)",
-            "",
-            "All from this run. Ratios are req/s over the floor's (a trivial view, `/floor/`, "
-            "behind the full middleware) in the same rounds, as the machine is noisy.",
-            "",
-        ]
-        lines += _table(
-            ["Target", "Measured", "Result"],
-            [
-                [t["target"], t["measured"] + (f" ({t['note']})" if t.get("note") else ""),
-                 _mark(t["met"])]
-                for t in targets
-            ],
-        )  # fmt: skip
-        met = sum(1 for t in targets if t["met"])
-        missed = sum(1 for t in targets if t["met"] is False)
-        lines += [f"{met} met, {missed} missed, {len(targets) - met - missed} not measured.", ""]
 
-    q = s.get("query")
-    lines += ["## 1. Queries (in-process, median of warm runs)", ""]
-    if q and "rows" in q:
-        lines += [
-            "Before: the naive version (index scans off for its main query, as with only "
-            "primary keys indexed; a COUNT for the paginator; OFFSET; one query per nested "
-            "object). After: the app's own QuerySet methods, search and stats functions.",
-            "",
-        ]
-        lines += _table(
-            ["Query", "Before (ms)", "After (ms)", "Improvement", "Queries before / after"],
-            [
-                [
-                    f"{r['title']}" + (f" (`{r['arg']}`)" if r["arg"] else ""),
-                    _ms(r["naive"]["median_ms"]),
-                    _ms(r["ours"]["median_ms"]),
-                    _x(r["improvement"]),
-                    f"{r['naive']['queries']} / {r['ours']['queries']}",
-                ]
-                for r in q["rows"]
-            ],
-        )
-        d = q["depth"]
-        deep = d["deep_page"]
-        lines += _table(
-            ["Pagination (listed agents by rating)", "Page 1 (ms)", f"Page {deep} (ms)", "Deep / first"],  # noqa: E501
-            [
-                ["Key-set cursor (aios/pagination.py)", _ms(d["cursor_page_1"]["median_ms"]),
-                 _ms(d[f"cursor_page_{deep}"]["median_ms"]), _x(d["cursor_deep_over_first"])],
-                ["OFFSET", _ms(d["offset_page_1"]["median_ms"]),
-                 _ms(d[f"offset_page_{deep}"]["median_ms"]), _x(d["offset_deep_over_first"])],
-            ],
-        )  # fmt: skip
-    else:
-        lines += [_section_missing(results, "query"), ""]
+def _targets_section(targets: list[dict]) -> list[str]:
+    if not targets:
+        return []
+    lines = [
+        "## Targets (issue 13, the read path)",
+        "",
+        "All from this run. Ratios are req/s over the floor's (a trivial view, `/floor/`, "
+        "behind the full middleware) in the same rounds, as the machine is noisy.",
+        "",
+    ]
+    lines += _table(
+        ["Target", "Measured", "Result"],
+        [
+            [t["target"], t["measured"] + (f" ({t['note']})" if t.get("note") else ""),
+             _mark(t["met"])]
+            for t in targets
+        ],
+    )  # fmt: skip
+    met = sum(1 for t in targets if t["met"])
+    missed = sum(1 for t in targets if t["met"] is False)
+    return [*lines, f"{met} met, {missed} missed, {len(targets) - met - missed} not measured.", ""]
 
-    e = s.get("endpoints")
-    lines += ["## 2. Endpoints (gunicorn, wrk)", ""]
-    if e and e.get("rows"):
-        n = e["connections"][-1]
-        lines += [
-            f"Interleaved in one run: {e['rounds']} round(s) of {e['duration_s']} s per variant "
-            f"and connection count; medians of the rounds. Ratios are req/s over the floor's "
-            f"req/s in the same rounds. Before = naive DRF (bench/naive.py); after = the app, "
-            f"uncached (CACHE_ENABLED=false) and warm (cache filled). Cold = single requests "
-            f"right after the cache was emptied.",
-            "",
-            "### Latency at 1 connection (ms)",
-            "",
-        ]
-        rows = []
-        for r in e["rows"]:
-            if "not_measured" in r:
-                rows.append([r["title"], f"not measured: {r['not_measured']}", "", "", "", "", ""])
-                continue
-            c1 = r["c1"]
-            naive = c1.get("naive")
-            before = f"{_ms(naive['p50_ms'])} / {_ms(naive['p99_ms'])}" if naive else "-"
-            improvement = (
-                _x(round(naive["p50_ms"] / c1["ours_warm"]["p50_ms"], 1)) if naive else "-"
-            )
-            rows.append(
-                [
-                    r["title"],
-                    before,
-                    f"{_ms(c1['ours_uncached']['p50_ms'])} / {_ms(c1['ours_uncached']['p99_ms'])}",
-                    f"{_ms(r['cold']['p50_ms'])} / {_ms(r['cold']['p95_ms'])} / {_ms(r['cold']['p99_ms'])}",  # noqa: E501
-                    f"{_ms(c1['ours_warm']['p50_ms'])} / {_ms(c1['ours_warm']['p95_ms'])} / {_ms(c1['ours_warm']['p99_ms'])}",  # noqa: E501
-                    _pct(c1["ours_warm"].get("cache_hit_rate")),
-                    improvement,
-                ]
-            )
-        lines += _table(
+
+def _queries_section(results: dict, q) -> list[str]:
+    lines = ["## 1. Queries (in-process, median of warm runs)", ""]
+    if not (q and "rows" in q):
+        return [*lines, _section_missing(results, "query"), ""]
+    lines += [
+        "Before: the naive version (index scans off for its main query, as with only "
+        "primary keys indexed; a COUNT for the paginator; OFFSET; one query per nested "
+        "object). After: the app's own QuerySet methods, search and stats functions.",
+        "",
+    ]
+    lines += _table(
+        ["Query", "Before (ms)", "After (ms)", "Improvement", "Queries before / after"],
+        [
             [
-                "Endpoint",
-                "Before: naive p50 / p99",
-                "After, uncached p50 / p99",
-                "After, cold p50 / p95 / p99",
-                "After, warm p50 / p95 / p99",
-                "Warm hit rate (app metrics)",
-                "Improvement (p50, warm)",
-            ],
-            rows,
-        )
-        floor = next((r["c1"]["floor"] for r in e["rows"] if "c1" in r), None)
-        if floor:
-            lines += [
-                f"Floor at 1 connection: p50 {_ms(floor['p50_ms'])} ms, {floor['rps']:.0f} req/s.",
-                "",
+                f"{r['title']}" + (f" (`{r['arg']}`)" if r["arg"] else ""),
+                _ms(r["naive"]["median_ms"]),
+                _ms(r["ours"]["median_ms"]),
+                _x(r["improvement"]),
+                f"{r['naive']['queries']} / {r['ours']['queries']}",
             ]
-        lines += [f"### Throughput at {n} connections (req/s, ratio to the floor)", ""]
-        rows = []
-        for r in e["rows"]:
-            if "not_measured" in r:
-                continue
-            level = r[f"c{n}"]
-            naive = level.get("naive")
-            rows.append(
-                [
-                    r["title"],
-                    f"{naive['rps']:.0f} ({_x(naive['ratio_to_floor'])})" if naive else "-",
-                    f"{level['ours_uncached']['rps']:.0f} ({_x(level['ours_uncached']['ratio_to_floor'])})",  # noqa: E501
-                    f"{level['ours_warm']['rps']:.0f} ({_x(level['ours_warm']['ratio_to_floor'])})",
-                    f"{level['floor']['rps']:.0f}",
-                    f"{_ms(level['ours_warm']['p95_ms'])} / {_ms(level['ours_warm']['p99_ms'])}",
-                ]
-            )
-        lines += _table(
+            for r in q["rows"]
+        ],
+    )
+    return [*lines, *_pagination_table(q["depth"])]
+
+
+def _pagination_table(d: dict) -> list[str]:
+    """The key-set cursor against OFFSET, on the first page and a deep one."""
+    deep = d["deep_page"]
+    return _table(
+        ["Pagination (listed agents by rating)", "Page 1 (ms)", f"Page {deep} (ms)", "Deep / first"],  # noqa: E501
+        [
+            ["Key-set cursor (aios/pagination.py)", _ms(d["cursor_page_1"]["median_ms"]),
+             _ms(d[f"cursor_page_{deep}"]["median_ms"]), _x(d["cursor_deep_over_first"])],
+            ["OFFSET", _ms(d["offset_page_1"]["median_ms"]),
+             _ms(d[f"offset_page_{deep}"]["median_ms"]), _x(d["offset_deep_over_first"])],
+        ],
+    )  # fmt: skip
+
+
+def _endpoints_section(results: dict, e) -> list[str]:
+    lines = ["## 2. Endpoints (gunicorn, wrk)", ""]
+    if not (e and e.get("rows")):
+        return [*lines, _section_missing(results, "endpoints"), ""]
+    n = e["connections"][-1]
+    return [
+        *lines,
+        f"Interleaved in one run: {e['rounds']} round(s) of {e['duration_s']} s per variant "
+        f"and connection count; medians of the rounds. Ratios are req/s over the floor's "
+        f"req/s in the same rounds. Before = naive DRF (bench/naive.py); after = the app, "
+        f"uncached (CACHE_ENABLED=false) and warm (cache filled). Cold = single requests "
+        f"right after the cache was emptied.",
+        "",
+        *_latency_part(e),
+        *_throughput_part(e, n),
+        *_writes_part(e, n),
+        *_endpoint_failures(e),
+    ]
+
+
+def _latency_part(e: dict) -> list[str]:
+    """Latency at 1 connection: naive, uncached, cold and warm, and the floor's."""
+    lines = ["### Latency at 1 connection (ms)", ""]
+    lines += _table(
+        [
+            "Endpoint",
+            "Before: naive p50 / p99",
+            "After, uncached p50 / p99",
+            "After, cold p50 / p95 / p99",
+            "After, warm p50 / p95 / p99",
+            "Warm hit rate (app metrics)",
+            "Improvement (p50, warm)",
+        ],
+        [_latency_row(r) for r in e["rows"]],
+    )
+    floor = next((r["c1"]["floor"] for r in e["rows"] if "c1" in r), None)
+    if floor:
+        lines += [
+            f"Floor at 1 connection: p50 {_ms(floor['p50_ms'])} ms, {floor['rps']:.0f} req/s.",
+            "",
+        ]
+    return lines
+
+
+def _latency_row(r: dict) -> list:
+    if "not_measured" in r:
+        return [r["title"], f"not measured: {r['not_measured']}", "", "", "", "", ""]
+    c1 = r["c1"]
+    naive = c1.get("naive")
+    before = f"{_ms(naive['p50_ms'])} / {_ms(naive['p99_ms'])}" if naive else "-"
+    improvement = _x(round(naive["p50_ms"] / c1["ours_warm"]["p50_ms"], 1)) if naive else "-"
+    return [
+        r["title"],
+        before,
+        f"{_ms(c1['ours_uncached']['p50_ms'])} / {_ms(c1['ours_uncached']['p99_ms'])}",
+        f"{_ms(r['cold']['p50_ms'])} / {_ms(r['cold']['p95_ms'])} / {_ms(r['cold']['p99_ms'])}",
+        f"{_ms(c1['ours_warm']['p50_ms'])} / {_ms(c1['ours_warm']['p95_ms'])} / {_ms(c1['ours_warm']['p99_ms'])}",  # noqa: E501
+        _pct(c1["ours_warm"].get("cache_hit_rate")),
+        improvement,
+    ]
+
+
+def _throughput_part(e: dict, n: int) -> list[str]:
+    """Throughput at n connections, each variant's req/s with its ratio to the floor."""
+    rows = []
+    for r in e["rows"]:
+        if "not_measured" in r:
+            continue
+        level = r[f"c{n}"]
+        naive = level.get("naive")
+        rows.append(
+            [
+                r["title"],
+                f"{naive['rps']:.0f} ({_x(naive['ratio_to_floor'])})" if naive else "-",
+                f"{level['ours_uncached']['rps']:.0f} ({_x(level['ours_uncached']['ratio_to_floor'])})",  # noqa: E501
+                f"{level['ours_warm']['rps']:.0f} ({_x(level['ours_warm']['ratio_to_floor'])})",
+                f"{level['floor']['rps']:.0f}",
+                f"{_ms(level['ours_warm']['p95_ms'])} / {_ms(level['ours_warm']['p99_ms'])}",
+            ]
+        )
+    return [
+        f"### Throughput at {n} connections (req/s, ratio to the floor)",
+        "",
+        *_table(
             [
                 "Endpoint",
                 "Before: naive",
@@ -406,231 +451,265 @@ def render(results: dict) -> str:
                 "Warm p95 / p99 (ms)",
             ],
             rows,
-        )
-        writes = [w for w in e.get("writes", []) if "not_measured" not in w]
-        if writes:
-            lines += [
-                "### Writes (POST, signed in)",
-                "",
-                "wrk posts through bench/mix.lua with a one-operation mix: each request a "
-                "(bench user, agent) pair with no installation (review) yet, so every POST "
-                "creates one (201); production server (cache on: each write retires the copies "
-                "it changes); interleaved with the floor; removed afterwards through the services.",
-                "",
-            ]
-            lines += _table(
-                ["Write", "p50 / p99 at 1 conn. (ms)", f"req/s at {n} conn.", "Ratio to floor",
-                 "Floor", "Statuses"],
-                [
-                    [
-                        w["title"],
-                        f"{_ms(w['c1']['ours']['p50_ms'])} / {_ms(w['c1']['ours']['p99_ms'])}",
-                        f"{w[f'c{n}']['ours']['rps']:.0f}",
-                        _x(w[f"c{n}"]["ours"]["ratio_to_floor"]),
-                        f"{w[f'c{n}']['floor']['rps']:.0f}",
-                        ", ".join(f"{k} {v}" for k, v in w["statuses"].items() if v)
-                        + (f" ({w['note']})" if w.get("note") else ""),
-                    ]
-                    for w in writes
-                ],
-            )  # fmt: skip
-        for w in e.get("writes", []):
-            if "not_measured" in w:
-                lines += [f"{w['title']}: not measured: {w['not_measured']}.", ""]
-        failures = [
-            f"{r['title']} / {variant} at {level}: {data['errors']} of {data['requests']}"
-            for r in e["rows"]
-            if "not_measured" not in r
-            for level in (k for k in r if k.startswith("c") and k[1:].isdigit())
-            for variant, data in r[level].items()
-            if data.get("errors")
-        ]
-        lines += [
-            "Non-2xx/3xx or socket errors during these runs: "
-            + ("; ".join(failures) if failures else "none")
-            + ".",
-            "",
-        ]
-    else:
-        lines += [_section_missing(results, "endpoints"), ""]
+        ),
+    ]
 
-    load = s.get("load")
-    lines += ["## 3. Load test (mixed traffic)", ""]
-    if load and "rps" in load:
-        mix = ", ".join(f"{o['op']} {o['share']:.0%}" for o in load["ops"])
-        cache = load.get("cache") or {}
-        lines += _table(
-            ["", "Report", "Measured"],
-            [
-                ["Connections", "-", load["connections"]],
-                ["Throughput (req/s)", REPORT_FIGURES["load_rps"], f"{load['rps']:.0f}"],
-                ["p50 (ms)", "-", _ms(load["p50_ms"])],
-                ["p95 (ms)", REPORT_FIGURES["load_p95_ms"], _ms(load["p95_ms"])],
-                ["p99 (ms)", REPORT_FIGURES["load_p99_ms"], _ms(load["p99_ms"])],
-                [
-                    "Error rate",
-                    "-",
-                    f"{_pct(load['error_rate'])} ({load['errors']} of {load['requests']})",
-                ],
-                ["Cache hit rate", _pct(REPORT_FIGURES["hit_rate"]), _pct(cache.get("hit_rate"))],
-                [
-                    f"Floor at {load['connections']} connections, right after (req/s)",
-                    "-",
-                    f"{(load.get('floor') or {}).get('rps', 0):.0f}",
-                ],
-                ["Mix / floor (req/s)", "-", _x(load.get("ratio_to_floor"))],
-            ],
-        )
-        warmup_s = results.get("config", {}).get("load_warmup_s", "?")
-        readers = {}
-        for op, (namespace, scope) in READ_SCOPES.items():
-            readers.setdefault(namespace, []).append(
-                f"{op} ({scope.replace('_', '-')}, {load.get('requests_by_op', {}).get(op, 0)})"
-            )
-        ns_rows = [
-            [ns, f"{v['hits']:.0f}", f"{v['misses']:.0f}", _pct(v["hit_rate"]),
-             ", ".join(readers.get(ns, ["-"]))]
-            for ns, v in (cache.get("per_namespace") or {}).items()
-        ]  # fmt: skip
-        scopes = cache.get("scopes") or {}
-        scope_rows = [
-            [
-                name,
-                " + ".join(v["namespaces"]),
-                v["lookups"],
-                _pct(v["hit_rate_namespaces"]),
-                _pct(v["hit_rate_low"])
-                if v["hit_rate_low"] == v["hit_rate_high"]
-                else f"{_pct(v['hit_rate_low'])} to {_pct(v['hit_rate_high'])}",
-            ]
-            for name, v in scopes.items()
-        ]
-        lines += [
-            f"Mix ({load['write_share']:.0%} writes, Zipf popularity): {mix}.",
-            "",
-            f"Measured over {load['duration_s']} s, after a warm-up of the same mix "
-            f"({load['warmup_requests']} requests over {warmup_s} s): the steady state, not "
-            "the first seconds after a deployment.",
-            "",
-        ]
-        if ns_rows:
-            lines += ["Cache look-ups over the measured run, by namespace (the app's metrics):", ""]
-            lines += _table(
-                ["Namespace", "Hits", "Misses", "Hit rate",
-                 "Read by (scope, requests sent in the run)"],
-                ns_rows,
-            )  # fmt: skip
-        if scope_rows:
-            lines += [
-                "Shared copies (made for everyone) and per-user ones. The app sends no cache "
-                "header (X-Cache) to count by response, and its metrics count by namespace: "
-                "`agent` holds both the anonymous detail (shared) and the signed-in one (per "
-                "user, policy per_user=True). Its look-ups are split by the mix's own count "
-                "of requests per operation; its hits cannot be, so the scope's own rate is "
-                "given as bounds (at worst every hit went to the other scope, at best all to "
-                "this one) beside the plain rate of the namespaces it reads.",
-                "",
-            ]
-            lines += _table(
-                ["Scope", "Namespaces", "Look-ups (est.)", "Hit rate of the namespaces",
-                 "Hit rate of the scope's own reads"],
-                scope_rows,
-            )  # fmt: skip
-        lines += [
-            f"Status classes: {load['status']}; socket errors: {load['socket_errors']}.",
-            "",
-            f"Cache hit rate source: {cache.get('source', '-')}",
-            "",
-        ]
-        if load.get("skipped_ops"):
-            skipped = "; ".join(f"{o['op']} ({o['reason']})" for o in load["skipped_ops"])
-            lines += [f"Left out of the mix: {skipped}.", ""]
-        lines += [f"Writes undone after the run through the services: {load['undone']}.", ""]
-        ro = load.get("read_only")
-        if ro:
-            lines += [
-                f"The same mix without its writes (10 s, diagnostic): {ro['rps']:.0f} req/s, "
-                f"p95 {_ms(ro['p95_ms'])} ms, p99 {_ms(ro['p99_ms'])} ms, cache hit rate "
-                f"{_pct(ro['cache_hit_rate'])}, {ro['errors']} errors: the difference is what "
-                "the writes' cache invalidation costs.",
-                "",
-            ]
-    else:
-        lines += [_section_missing(results, "load", load), ""]
 
-    workers = s.get("workers")
-    lines += ["## 3b. Worker model (the load mix under sync and gthread workers)", ""]
-    if workers and workers.get("rows"):
+def _writes_part(e: dict, n: int) -> list[str]:
+    """The signed-in POSTs measured, then a line for each write not measured."""
+    lines = []
+    writes = [w for w in e.get("writes", []) if "not_measured" not in w]
+    if writes:
         lines += [
-            f"The same mix at {workers['connections']} connections, one fresh server per model: "
-            f"{workers['warmup_s']} s of warm-up, then {workers['duration_s']} s measured, the "
-            "writes undone. sync workers close every connection after its response; gthread "
-            "keeps them alive (keepalive 5 s).",
+            "### Writes (POST, signed in)",
+            "",
+            "wrk posts through bench/mix.lua with a one-operation mix: each request a "
+            "(bench user, agent) pair with no installation (review) yet, so every POST "
+            "creates one (201); production server (cache on: each write retires the copies "
+            "it changes); interleaved with the floor; removed afterwards through the services.",
             "",
         ]
         lines += _table(
-            ["Model", "Processes x threads", "req/s", "p50 (ms)", "p95 (ms)", "p99 (ms)", "Errors"],
+            ["Write", "p50 / p99 at 1 conn. (ms)", f"req/s at {n} conn.", "Ratio to floor",
+             "Floor", "Statuses"],
             [
-                [r["title"], f"{r['worker_processes']} x {r['threads']}", f"{r['rps']:.0f}",
-                 _ms(r["p50_ms"]), _ms(r["p95_ms"]), _ms(r["p99_ms"]),
-                 f"{r['errors']} of {r['requests']}"]
-                for r in workers["rows"]
+                [
+                    w["title"],
+                    f"{_ms(w['c1']['ours']['p50_ms'])} / {_ms(w['c1']['ours']['p99_ms'])}",
+                    f"{w[f'c{n}']['ours']['rps']:.0f}",
+                    _x(w[f"c{n}"]["ours"]["ratio_to_floor"]),
+                    f"{w[f'c{n}']['floor']['rps']:.0f}",
+                    ", ".join(f"{k} {v}" for k, v in w["statuses"].items() if v)
+                    + (f" ({w['note']})" if w.get("note") else ""),
+                ]
+                for w in writes
             ],
         )  # fmt: skip
-    else:
-        lines += [_section_missing(results, "workers", workers), ""]
+    for w in e.get("writes", []):
+        if "not_measured" in w:
+            lines += [f"{w['title']}: not measured: {w['not_measured']}.", ""]
+    return lines
 
-    lines += ["## 4. Compression, memory, scale", ""]
-    comp = s.get("compression")
-    if comp and comp.get("rows"):
-        rows = []
-        for r in comp["rows"]:
-            if "not_measured" in r:
-                rows.append([r["key"], f"not measured: {r['not_measured']}", "", ""])
-                continue
-            gz = _pct(r["gzip_saving"]) if r["gzip_saving"] is not None else "not compressed"
-            br = _pct(r["brotli_saving"]) if r["brotli_saving"] is not None else "not compressed"
-            if "offline_gzip6_saving" in r:
-                gz += f" (offline gzip -6: {_pct(r['offline_gzip6_saving'])})"
-                br += f" (offline brotli q5: {_pct(r['offline_brotli5_saving'])})"
-            rows.append([r["title"], r["identity_bytes"], gz, br])
-        lines += _table(["Response (as served)", "Bytes", "gzip saving", "brotli saving"], rows)
-    else:
-        lines += [_section_missing(results, "compression", comp), ""]
-    mem = s.get("memory")
-    if mem and mem.get("workers"):
-        per = ", ".join(f"{w['VmRSS_mb']:.0f}" for w in mem["workers"])
-        pss = ", ".join(f"{w.get('Pss_mb', 0):.0f}" for w in mem["workers"])
-        lines += [
-            f"Memory per gunicorn worker after {mem['after']}: RSS {per} MB (max "
-            f"{mem['max_rss_mb']} MB; the report: {REPORT_FIGURES['rss_mb']} MB); PSS (shared "
-            f"pages split between processes) {pss} MB; master {mem['master_rss_mb']} MB.",
-            "",
+
+def _endpoint_failures(e: dict) -> list[str]:
+    """Every variant and connection count with non-2xx/3xx responses or socket errors."""
+    failures = [
+        f"{r['title']} / {variant} at {level}: {data['errors']} of {data['requests']}"
+        for r in e["rows"]
+        if "not_measured" not in r
+        for level in (k for k in r if k.startswith("c") and k[1:].isdigit())
+        for variant, data in r[level].items()
+        if data.get("errors")
+    ]
+    return [
+        "Non-2xx/3xx or socket errors during these runs: "
+        + ("; ".join(failures) if failures else "none")
+        + ".",
+        "",
+    ]
+
+
+def _load_section(results: dict, load) -> list[str]:
+    lines = ["## 3. Load test (mixed traffic)", ""]
+    if not (load and "rps" in load):
+        return [*lines, _section_missing(results, "load", load), ""]
+    cache = load.get("cache") or {}
+    mix = ", ".join(f"{o['op']} {o['share']:.0%}" for o in load["ops"])
+    warmup_s = results.get("config", {}).get("load_warmup_s", "?")
+    lines += _load_summary(load, cache)
+    lines += [
+        f"Mix ({load['write_share']:.0%} writes, Zipf popularity): {mix}.",
+        "",
+        f"Measured over {load['duration_s']} s, after a warm-up of the same mix "
+        f"({load['warmup_requests']} requests over {warmup_s} s): the steady state, not "
+        "the first seconds after a deployment.",
+        "",
+    ]
+    lines += _load_namespaces(load, cache)
+    lines += _load_scopes(cache)
+    lines += [
+        f"Status classes: {load['status']}; socket errors: {load['socket_errors']}.",
+        "",
+        f"Cache hit rate source: {cache.get('source', '-')}",
+        "",
+    ]
+    if load.get("skipped_ops"):
+        skipped = "; ".join(f"{o['op']} ({o['reason']})" for o in load["skipped_ops"])
+        lines += [f"Left out of the mix: {skipped}.", ""]
+    lines += [f"Writes undone after the run through the services: {load['undone']}.", ""]
+    return [*lines, *_load_read_only(load.get("read_only"))]
+
+
+def _load_summary(load: dict, cache: dict) -> list[str]:
+    """The load test's figures beside the origin report's."""
+    return _table(
+        ["", "Report", "Measured"],
+        [
+            ["Connections", "-", load["connections"]],
+            ["Throughput (req/s)", REPORT_FIGURES["load_rps"], f"{load['rps']:.0f}"],
+            ["p50 (ms)", "-", _ms(load["p50_ms"])],
+            ["p95 (ms)", REPORT_FIGURES["load_p95_ms"], _ms(load["p95_ms"])],
+            ["p99 (ms)", REPORT_FIGURES["load_p99_ms"], _ms(load["p99_ms"])],
+            [
+                "Error rate",
+                "-",
+                f"{_pct(load['error_rate'])} ({load['errors']} of {load['requests']})",
+            ],
+            ["Cache hit rate", _pct(REPORT_FIGURES["hit_rate"]), _pct(cache.get("hit_rate"))],
+            [
+                f"Floor at {load['connections']} connections, right after (req/s)",
+                "-",
+                f"{(load.get('floor') or {}).get('rps', 0):.0f}",
+            ],
+            ["Mix / floor (req/s)", "-", _x(load.get("ratio_to_floor"))],
+        ],
+    )
+
+
+def _load_namespaces(load: dict, cache: dict) -> list[str]:
+    """Cache look-ups by namespace, each with the operations that read it."""
+    readers = {}
+    for op, (namespace, scope) in READ_SCOPES.items():
+        readers.setdefault(namespace, []).append(
+            f"{op} ({scope.replace('_', '-')}, {load.get('requests_by_op', {}).get(op, 0)})"
+        )
+    ns_rows = [
+        [ns, f"{v['hits']:.0f}", f"{v['misses']:.0f}", _pct(v["hit_rate"]),
+         ", ".join(readers.get(ns, ["-"]))]
+        for ns, v in (cache.get("per_namespace") or {}).items()
+    ]  # fmt: skip
+    if not ns_rows:
+        return []
+    return [
+        "Cache look-ups over the measured run, by namespace (the app's metrics):",
+        "",
+        *_table(
+            ["Namespace", "Hits", "Misses", "Hit rate",
+             "Read by (scope, requests sent in the run)"],
+            ns_rows,
+        ),
+    ]  # fmt: skip
+
+
+def _load_scopes(cache: dict) -> list[str]:
+    """Shared and per-user reads' hit rates (bounds where a namespace holds both)."""
+    scope_rows = [
+        [
+            name,
+            " + ".join(v["namespaces"]),
+            v["lookups"],
+            _pct(v["hit_rate_namespaces"]),
+            _pct(v["hit_rate_low"])
+            if v["hit_rate_low"] == v["hit_rate_high"]
+            else f"{_pct(v['hit_rate_low'])} to {_pct(v['hit_rate_high'])}",
         ]
-    else:
-        lines += [_section_missing(results, "memory", mem), ""]
-    scale = s.get("scale")
-    if scale and "growth_10x_over_bench" in scale:
-        rows = []
-        for key in ("agent_list", "search", "stats"):
-            b, t = scale["bench"], scale["10x"]
-            be = b.get("endpoints_uncached_c1", {}).get(key, {})
-            te = t.get("endpoints_uncached_c1", {}).get(key, {})
-            rows.append(
-                [
-                    key,
-                    _ms(b["queries"][key]["median_ms"]),
-                    _ms(t["queries"][key]["median_ms"]),
-                    _ms(be.get("p50_ms")),
-                    _ms(te.get("p50_ms")),
-                ]
-            )
-        lines += [
-            f"Scale: {scale['bench']['agents']} vs {scale['10x']['agents']} agents "
-            f"(search term `{scale['term']}`).",
-            "",
-        ]
-        lines += _table(
+        for name, v in (cache.get("scopes") or {}).items()
+    ]
+    if not scope_rows:
+        return []
+    return [
+        "Shared copies (made for everyone) and per-user ones. The app sends no cache "
+        "header (X-Cache) to count by response, and its metrics count by namespace: "
+        "`agent` holds both the anonymous detail (shared) and the signed-in one (per "
+        "user, policy per_user=True). Its look-ups are split by the mix's own count "
+        "of requests per operation; its hits cannot be, so the scope's own rate is "
+        "given as bounds (at worst every hit went to the other scope, at best all to "
+        "this one) beside the plain rate of the namespaces it reads.",
+        "",
+        *_table(
+            ["Scope", "Namespaces", "Look-ups (est.)", "Hit rate of the namespaces",
+             "Hit rate of the scope's own reads"],
+            scope_rows,
+        ),
+    ]  # fmt: skip
+
+
+def _load_read_only(ro) -> list[str]:
+    """The diagnostic run of the mix without its writes, if there was one."""
+    if not ro:
+        return []
+    return [
+        f"The same mix without its writes (10 s, diagnostic): {ro['rps']:.0f} req/s, "
+        f"p95 {_ms(ro['p95_ms'])} ms, p99 {_ms(ro['p99_ms'])} ms, cache hit rate "
+        f"{_pct(ro['cache_hit_rate'])}, {ro['errors']} errors: the difference is what "
+        "the writes' cache invalidation costs.",
+        "",
+    ]
+
+
+def _workers_section(results: dict, workers) -> list[str]:
+    lines = ["## 3b. Worker model (the load mix under sync and gthread workers)", ""]
+    if not (workers and workers.get("rows")):
+        return [*lines, _section_missing(results, "workers", workers), ""]
+    lines += [
+        f"The same mix at {workers['connections']} connections, one fresh server per model: "
+        f"{workers['warmup_s']} s of warm-up, then {workers['duration_s']} s measured, the "
+        "writes undone. sync workers close every connection after its response; gthread "
+        "keeps them alive (keepalive 5 s).",
+        "",
+    ]
+    return lines + _table(
+        ["Model", "Processes x threads", "req/s", "p50 (ms)", "p95 (ms)", "p99 (ms)", "Errors"],
+        [
+            [r["title"], f"{r['worker_processes']} x {r['threads']}", f"{r['rps']:.0f}",
+             _ms(r["p50_ms"]), _ms(r["p95_ms"]), _ms(r["p99_ms"]),
+             f"{r['errors']} of {r['requests']}"]
+            for r in workers["rows"]
+        ],
+    )  # fmt: skip
+
+
+def _compression_part(results: dict, comp) -> list[str]:
+    if not (comp and comp.get("rows")):
+        return [_section_missing(results, "compression", comp), ""]
+    rows = []
+    for r in comp["rows"]:
+        if "not_measured" in r:
+            rows.append([r["key"], f"not measured: {r['not_measured']}", "", ""])
+            continue
+        gz = _pct(r["gzip_saving"]) if r["gzip_saving"] is not None else "not compressed"
+        br = _pct(r["brotli_saving"]) if r["brotli_saving"] is not None else "not compressed"
+        if "offline_gzip6_saving" in r:
+            gz += f" (offline gzip -6: {_pct(r['offline_gzip6_saving'])})"
+            br += f" (offline brotli q5: {_pct(r['offline_brotli5_saving'])})"
+        rows.append([r["title"], r["identity_bytes"], gz, br])
+    return _table(["Response (as served)", "Bytes", "gzip saving", "brotli saving"], rows)
+
+
+def _memory_part(results: dict, mem) -> list[str]:
+    if not (mem and mem.get("workers")):
+        return [_section_missing(results, "memory", mem), ""]
+    per = ", ".join(f"{w['VmRSS_mb']:.0f}" for w in mem["workers"])
+    pss = ", ".join(f"{w.get('Pss_mb', 0):.0f}" for w in mem["workers"])
+    return [
+        f"Memory per gunicorn worker after {mem['after']}: RSS {per} MB (max "
+        f"{mem['max_rss_mb']} MB; the report: {REPORT_FIGURES['rss_mb']} MB); PSS (shared "
+        f"pages split between processes) {pss} MB; master {mem['master_rss_mb']} MB.",
+        "",
+    ]
+
+
+def _scale_part(results: dict, scale) -> list[str]:
+    if not (scale and "growth_10x_over_bench" in scale):
+        return [_section_missing(results, "scale", scale), ""]
+    b, t = scale["bench"], scale["10x"]
+    rows = []
+    for key in ("agent_list", "search", "stats"):
+        be = b.get("endpoints_uncached_c1", {}).get(key, {})
+        te = t.get("endpoints_uncached_c1", {}).get(key, {})
+        rows.append(
+            [
+                key,
+                _ms(b["queries"][key]["median_ms"]),
+                _ms(t["queries"][key]["median_ms"]),
+                _ms(be.get("p50_ms")),
+                _ms(te.get("p50_ms")),
+            ]
+        )
+    return [
+        f"Scale: {b['agents']} vs {t['agents']} agents (search term `{scale['term']}`).",
+        "",
+        *_table(
             [
                 "",
                 "Query, bench (ms)",
@@ -639,16 +718,21 @@ def render(results: dict) -> str:
                 "Endpoint p50 uncached, 10x",
             ],
             rows,
-        )
-    else:
-        lines += [_section_missing(results, "scale", scale), ""]
+        ),
+    ]
 
-    if results.get("errors"):
-        lines += ["## Harness errors", ""]
-        for name, text in results["errors"].items():
-            lines += [f"- {name}: `{text.strip().splitlines()[-1]}`"]
-        lines.append("")
-    lines += [
+
+def _harness_errors_section(results: dict) -> list[str]:
+    if not results.get("errors"):
+        return []
+    lines = ["## Harness errors", ""]
+    for name, text in results["errors"].items():
+        lines += [f"- {name}: `{text.strip().splitlines()[-1]}`"]
+    return [*lines, ""]
+
+
+def _method_section() -> list[str]:
+    return [
         "## Method and caveats",
         "",
         "- gunicorn runs `aios/gunicorn.conf.py` with `bench.settings`: production settings "
@@ -672,6 +756,11 @@ def render(results: dict) -> str:
         "- gunicorn's `max_requests` recycling (production setting) stays on: a recycled "
         "worker's first requests are part of the figures.",
         "",
+    ]
+
+
+def _reproduce_section() -> list[str]:
+    return [
         "## Reproduce",
         "",
         "`make bench` (add `BENCH_ARGS=--with-10x` for the scale section; `make bench-smoke` "
@@ -680,7 +769,6 @@ def render(results: dict) -> str:
         "the data set is seeded once and reused.",
         "",
     ]
-    return "\n".join(lines)
 
 
 def _section_missing(results, name, data=None) -> str:
