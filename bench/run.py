@@ -66,16 +66,9 @@ def _data_description() -> str:
     return ", ".join(f"{n:,} {name}" for name, n in counts.items())
 
 
-def main(argv=None) -> int:
-    args = parse_args(sys.argv[1:] if argv is None else argv)
-    cfg = Config.from_env(
-        smoke=args.smoke, sections=args.sections, out_dir=args.out, with_10x=args.with_10x
-    )
-    if args.with_10x and "scale" not in cfg.sections:
-        cfg.sections = (*cfg.sections, "scale")
-    started = datetime.now(UTC)
-    _log(f"database {database_name(cfg.database_url)}, sections {', '.join(cfg.sections)}")
-    results = {
+def _new_results(cfg: Config, argv, started: datetime) -> dict:
+    """The results' opening: the command, the configuration, empty sections and errors."""
+    return {
         "command": "python -m bench " + shlex.join(sys.argv[1:] if argv is None else argv),
         "smoke": cfg.smoke,
         "started_at": started.isoformat(timespec="seconds"),
@@ -98,32 +91,28 @@ def main(argv=None) -> int:
         "sections": {},
         "errors": {},
     }
-    results["setup"] = ensure_database(
-        database_url=cfg.database_url, redis_url=cfg.redis_url, scale=cfg.scale, log=_log
-    )
-    _setup_django(cfg)
 
-    from . import endpoints, extras, load, machine, queries, report, scale
-    from .fixture import build_fixture
+
+def _run_section(results: dict, cfg: Config, name: str, fn) -> None:
+    """Run one section if it was asked for; a broken one is recorded and the rest still runs."""
+    if name not in cfg.sections:
+        return
+    _log(f"section {name}")
+    try:
+        results["sections"][name] = fn()
+    except Exception:  # a broken section is reported and fails the run, the rest still runs
+        results["errors"][name] = traceback.format_exc()
+        _log(f"section {name} FAILED:\n{results['errors'][name]}")
+
+
+def _run_server_sections(results: dict, cfg: Config, fx, env: dict, needs_server) -> int | None:
+    """The sections that share the bench's gunicorn servers (started on first use, stopped
+    at the end); returns the cached server's worker count (the configured one if none ran)."""
+    from . import endpoints, extras, load, queries
     from .server import Gunicorn
 
-    fx = build_fixture()
-    results["fixture"] = fx.as_dict()
-    results["data"] = _data_description()
-    env = _env(cfg)
-    needs_server = {"endpoints", "load", "compression", "memory", "workers"} & set(cfg.sections)
-    if needs_server and not cfg.smoke:
-        collectstatic(env, log=_log)
-
     def section(name, fn):
-        if name not in cfg.sections:
-            return
-        _log(f"section {name}")
-        try:
-            results["sections"][name] = fn()
-        except Exception:  # a broken section is reported and fails the run, the rest still runs
-            results["errors"][name] = traceback.format_exc()
-            _log(f"section {name} FAILED:\n{results['errors'][name]}")
+        _run_section(results, cfg, name, fn)
 
     with ExitStack() as stack:
         servers = {}
@@ -166,17 +155,13 @@ def main(argv=None) -> int:
         for srv in servers.values():
             if srv.error_lines():
                 results.setdefault("server_errors", {})[srv.name] = srv.error_lines()[:20]
-    # Its own servers, one at a time, once the others are gone.
-    section("workers", lambda: load.run_workers_section(fx=fx, env=env, cfg=cfg, log=_log))
-    section("scale", lambda: scale.run_section(fx=fx, cfg=cfg, log=_log))
+    return workers
 
-    results["machine"] = machine.describe(
-        database_url=cfg.database_url,
-        redis_url=cfg.redis_url,
-        workers=workers or os.cpu_count() + 1,  # gunicorn.conf.py (x API_THREADS threads)
-    )
-    results["finished_at"] = datetime.now(UTC).isoformat(timespec="seconds")
-    results["targets"] = report.evaluate_targets(results)
+
+def _write_results(cfg: Config, results: dict) -> int:
+    """results.json and REPORT.md; non-zero when a section of the harness broke."""
+    from . import report
+
     cfg.out_dir.mkdir(parents=True, exist_ok=True)
     (cfg.out_dir / "results.json").write_text(json.dumps(results, indent=2, default=str) + "\n")
     (cfg.out_dir / "REPORT.md").write_text(report.render(results))
@@ -185,3 +170,48 @@ def main(argv=None) -> int:
         _log(f"harness errors in: {', '.join(results['errors'])}")
         return 1
     return 0
+
+
+def main(argv=None) -> int:
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    cfg = Config.from_env(
+        smoke=args.smoke, sections=args.sections, out_dir=args.out, with_10x=args.with_10x
+    )
+    if args.with_10x and "scale" not in cfg.sections:
+        cfg.sections = (*cfg.sections, "scale")
+    started = datetime.now(UTC)
+    _log(f"database {database_name(cfg.database_url)}, sections {', '.join(cfg.sections)}")
+    results = _new_results(cfg, argv, started)
+    results["setup"] = ensure_database(
+        database_url=cfg.database_url, redis_url=cfg.redis_url, scale=cfg.scale, log=_log
+    )
+    _setup_django(cfg)
+
+    from . import load, machine, report, scale
+    from .fixture import build_fixture
+
+    fx = build_fixture()
+    results["fixture"] = fx.as_dict()
+    results["data"] = _data_description()
+    env = _env(cfg)
+    needs_server = {"endpoints", "load", "compression", "memory", "workers"} & set(cfg.sections)
+    if needs_server and not cfg.smoke:
+        collectstatic(env, log=_log)
+    workers = _run_server_sections(results, cfg, fx, env, needs_server)
+    # Its own servers, one at a time, once the others are gone.
+    _run_section(
+        results,
+        cfg,
+        "workers",
+        lambda: load.run_workers_section(fx=fx, env=env, cfg=cfg, log=_log),
+    )
+    _run_section(results, cfg, "scale", lambda: scale.run_section(fx=fx, cfg=cfg, log=_log))
+
+    results["machine"] = machine.describe(
+        database_url=cfg.database_url,
+        redis_url=cfg.redis_url,
+        workers=workers or os.cpu_count() + 1,  # gunicorn.conf.py (x API_THREADS threads)
+    )
+    results["finished_at"] = datetime.now(UTC).isoformat(timespec="seconds")
+    results["targets"] = report.evaluate_targets(results)
+    return _write_results(cfg, results)
