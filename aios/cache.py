@@ -238,6 +238,25 @@ class ResilientRedisCache(RedisCache):
         """False while the breaker is open: callers may skip work that needs the cache."""
         return not self.breaker.is_down
 
+    def count_in_window(self, current: str, previous: str, *, timeout: int):
+        """INCR `current` (expiring after `timeout`) and read `previous`, in one round trip:
+        (current count, previous count), or None while Redis is unavailable."""
+        if not self.breaker.allow():
+            self.breaker.record_skip("count_in_window")
+            return None
+        key = self.make_and_validate_key(current)
+        try:
+            pipe = self.client.get_client(write=True).pipeline(transaction=False)
+            pipe.incr(key)
+            pipe.expire(key, timeout)
+            pipe.get(self.make_and_validate_key(previous))
+            mine, _, before = pipe.execute()
+        except UNAVAILABLE_ERRORS as exc:
+            self.breaker.record_failure("count_in_window", exc)
+            return None
+        self.breaker.record_success()
+        return int(mine), int(before or 0)
+
     def close(self, **kwargs):
         # Django calls this after every request; it talks to nobody, so it proves nothing
         # about Redis's health either way.

@@ -287,8 +287,10 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "aios.api.errors.exception_handler",
     "DEFAULT_THROTTLE_CLASSES": [
-        "rest_framework.throttling.AnonRateThrottle",
-        "aios.throttling.SignedInRateThrottle",  # UserRateThrottle for signed-in users only
+        # DRF's AnonRateThrottle and UserRateThrottle (signed-in users only), each counted
+        # in one cache round trip (aios.throttling).
+        "aios.throttling.AnonRateThrottle",
+        "aios.throttling.SignedInRateThrottle",
     ],
     # Per client IP (anon) or user; `search` is the tighter scope of the search endpoint.
     "DEFAULT_THROTTLE_RATES": {

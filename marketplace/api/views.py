@@ -19,7 +19,6 @@ from rest_framework.authtoken.models import Token
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
-from rest_framework.throttling import AnonRateThrottle, ScopedRateThrottle
 from rest_framework.views import APIView
 
 from aios import throttling
@@ -201,7 +200,11 @@ class AgentSearchView(CachedResponseMixin, APIView):
 
     cache_policies = {"get": CachePolicy("lists", ttl=caching.LISTS_TTL)}  # GET only
     permission_classes = [AllowAny]
-    throttle_classes = [AnonRateThrottle, throttling.SignedInRateThrottle, ScopedRateThrottle]
+    throttle_classes = [
+        throttling.AnonRateThrottle,
+        throttling.SignedInRateThrottle,
+        throttling.ScopedRateThrottle,
+    ]
     throttle_scope = "search"
     renderer_classes = lean_renderers()
 
