@@ -273,7 +273,7 @@ LOGOUT_REDIRECT_URL = "home"
 REST_FRAMEWORK = {
     # Token first: its WWW-Authenticate header makes an anonymous write a 401, not a 403.
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "aios.authentication.CachedTokenAuthentication",  # DRF's, remembered per process
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticatedOrReadOnly"],
