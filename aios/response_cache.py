@@ -3,7 +3,7 @@
 A view opts in with a `CachePolicy` (as a decorator, or `cache_policies` on a class
 view). Its copy records the version of every namespace it depends on; a write retires a
 namespace by giving it a new version (`bump`), which every copy that read the old one sees.
-Counters (a namespace's second version, `bump_counters`) may lag by COUNTER_STALENESS
+Counters (a namespace's second version, `bump(counters=...)`) may lag by COUNTER_STALENESS
 seconds: a copy whose counters moved stays servable that long, then one request recomputes
 it while the others keep the old copy. The writer's own next reads never see the old counters.
 
@@ -525,18 +525,16 @@ def _replay_lost_bump() -> None:
     store().set_many({_version_key(EPOCH_NS): str(new_version()).encode()}, timeout=VERSION_TTL)
 
 
-def bump(namespaces: Iterable[str]) -> None:
-    """Retire every copy that depends on these namespaces."""
-    _write_versions([_version_key(ns) for ns in dict.fromkeys(namespaces)])
-
-
-def bump_counters(namespaces: Iterable[str]) -> None:
-    """The counters these namespaces show moved: their copies may lag COUNTER_STALENESS
-    seconds (with COUNTER_STALENESS = 0 this is `bump`)."""
+def bump(namespaces: Iterable[str], *, counters: Iterable[str] = ()) -> None:
+    """Retire every copy that depends on `namespaces`; the counters `counters` show moved,
+    so their copies may lag COUNTER_STALENESS seconds (with 0, they are retired too). One
+    cache round trip for both."""
+    keys = [_version_key(ns) for ns in dict.fromkeys(namespaces)]
     if settings.COUNTER_STALENESS <= 0:
-        bump(namespaces)
+        keys += [_version_key(ns) for ns in dict.fromkeys(counters)]
     else:
-        _write_versions([_counter_key(ns) for ns in dict.fromkeys(namespaces)])
+        keys += [_counter_key(ns) for ns in dict.fromkeys(counters)]
+    _write_versions(list(dict.fromkeys(keys)))
 
 
 def namespaced_key(namespace: str, *parts) -> str:
@@ -824,7 +822,9 @@ class CachePolicy:
     TemplateResponse's context, a DRF Response's data) returning the namespaces of the rows
     it shows, known only once the view ran (an agent found by slug, the agents on a page).
     `per_user`: signed-in visitors each get their own copy (anonymous ones share one);
-    otherwise the response is the same for everyone.
+    otherwise the response is the same for everyone. `signed_in_copies=False` (with
+    `per_user`): signed-in visitors get no copy at all, for responses a visitor seldom asks
+    for twice (storing a copy costs more than the view).
     """
 
     def __init__(
@@ -839,12 +839,15 @@ class CachePolicy:
         stale_seconds: int = STALE_SECONDS,
         vary_on_accept: bool | None = None,
         follows_activity: bool = True,
+        signed_in_copies: bool = True,
     ):
         label = namespace.split(":", 1)[0]
         if registry.labels and label not in registry.labels:
             raise ImproperlyConfigured(f"cache namespace {namespace!r}: one of {registry.labels}")
         if label == "user" and not per_user:
             raise ImproperlyConfigured("user data is cached per user: pass per_user=True")
+        if not signed_in_copies and not per_user:
+            raise ImproperlyConfigured("signed_in_copies=False needs per_user=True")
         if scope is not None and ":" in namespace:
             raise ImproperlyConfigured("scope= narrows a label: namespace must be a bare label")
         self.namespace = namespace
@@ -859,6 +862,7 @@ class CachePolicy:
         # A signed-in copy also follows what its user's own counter writes (installs,
         # reviews) change, unless it shows none of that (a knowledge base).
         self.follows_activity = follows_activity
+        self.signed_in_copies = signed_in_copies
 
     def __call__(self, view):
         """Decorate a function view or an `as_view()` result."""
@@ -897,6 +901,8 @@ class CachePolicy:
             or MESSAGES_COOKIE in request.COOKIES
         ):
             return call_view()
+        if not self.signed_in_copies and _credential(request) is not None:
+            return call_view()  # not a cached read: no lookup, no count
         _replay_lost_bump()
         look = self._look_up(request, view_kwargs)
         if look.state in (FRESH, LAGGING):

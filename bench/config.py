@@ -16,10 +16,10 @@ DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/8"
 # Whose copy each read of the load mix (bench/load.py OPS) is: "shared" copies are made for
 # everyone (anonymous API reads), "per_user" ones for one signed-in user (policy
 # per_user=True). The app's metrics count look-ups by namespace label only
-# (aios_cache_requests_total{namespace,result}).
+# (aios_cache_requests_total{namespace,result}). The signed-in agent detail is not cached
+# (signed_in_copies=False): it looks nothing up and is no cacheable read.
 READ_SCOPES = {
     "agent_detail": ("agent", "shared"),
-    "agent_detail_signed_in": ("agent", "per_user"),
     "agent_list": ("lists", "shared"),
     "agent_list_by_installs": ("lists", "shared"),
     "featured": ("lists", "shared"),
@@ -134,7 +134,7 @@ class Config:
             connections=int(os.environ.get("BENCH_CONNECTIONS", 32)),
             load_connections=100,
             load_duration=int(os.environ.get("BENCH_LOAD_DURATION", 30)),
-            load_warmup=int(os.environ.get("BENCH_LOAD_WARMUP", 30)),
+            load_warmup=int(os.environ.get("BENCH_LOAD_WARMUP", 120)),
             query_runs=int(os.environ.get("BENCH_QUERY_RUNS", 40)),
             cold_samples=int(os.environ.get("BENCH_COLD_SAMPLES", 30)),
             workers=int(workers) if workers else None,

@@ -112,8 +112,7 @@ def forget_counters(
         retired += [agent_ns(pk) for pk in agent_ids]
     else:
         counted += [agent_ns(pk) for pk in agent_ids]
-    response_cache.bump(retired)
-    response_cache.bump_counters(counted)
+    response_cache.bump(retired, counters=counted)
 
 
 def forget_all() -> None:

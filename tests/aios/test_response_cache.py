@@ -160,6 +160,12 @@ urlpatterns = [
         "api/agents/<int:pk>/",
         CachePolicy("agent:{pk}", ttl=caching.DETAIL_TTL, per_user=True)(AgentDetail.as_view()),
     ),
+    path(
+        "api/agents/<int:pk>/shared-only/",
+        CachePolicy("agent:{pk}", ttl=caching.DETAIL_TTL, per_user=True, signed_in_copies=False)(
+            AgentDetail.as_view()
+        ),
+    ),
     path("api/me/installations/", MyInstallations.as_view()),
     path("api/throttled/", Throttled.as_view()),
     path("slow/", slow_view),
@@ -281,6 +287,25 @@ def test_listing_is_fresh_after_an_install(
     after = client.get("/agents/").json()["results"]
     assert after[0] == {"slug": agents[1].slug, "installs": 1, "cat": "Writing"}
     assert CALLS["list"] == 2
+
+
+def test_without_signed_in_copies_anonymous_readers_share_and_signed_in_ones_get_the_view(
+    client, alice, agents
+):
+    url = f"/api/agents/{agents[0].pk}/shared-only/"
+    warm(client, url)
+    assert CALLS["api-detail"] == 1  # one anonymous copy
+    signed_in = token_client(alice)
+    responses = [signed_in.get(url) for _ in range(3)]
+    assert CALLS["api-detail"] == 4  # every signed-in request runs the view
+    assert all(r.json()["is_installed"] is False for r in responses)
+    services.install_agent(user=alice, agent=agents[0])
+    assert signed_in.get(url).json()["is_installed"] is True
+
+
+def test_signed_in_copies_false_needs_per_user():
+    with pytest.raises(ImproperlyConfigured):
+        CachePolicy("lists", ttl=60, signed_in_copies=False)
 
 
 def test_writers_own_data_and_detail_are_fresh_after_install_and_uninstall(
