@@ -168,16 +168,40 @@ def _move_counters_and_forget(
 # --- Installations ------------------------------------------------------------------------
 
 
+def _insert_installation(user_id: int, agent_id: int) -> Installation | None:
+    """The new installation, or None when the user has this agent already.
+
+    INSERT ... ON CONFLICT DO NOTHING RETURNING (PostgreSQL, SQLite >= 3.35): one statement
+    where create() under a savepoint took three (the savepoint, the INSERT, its release), and
+    a lost race with the same user's other request needs no savepoint to survive. Identifiers
+    come from the model's metadata."""
+    meta, q = Installation._meta, connection.ops.quote_name
+    user, agent, at = (meta.get_field(name) for name in ("user", "agent", "installed_at"))
+    installed_at = at.get_default()
+    sql = (
+        f"INSERT INTO {q(meta.db_table)} ({q(user.column)}, {q(agent.column)}, {q(at.column)})"  # noqa: S608
+        f" VALUES (%s, %s, %s) ON CONFLICT ({q(agent.column)}, {q(user.column)}) DO NOTHING"
+        f" RETURNING {q(meta.pk.column)}"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [user_id, agent_id, at.get_db_prep_value(installed_at, connection)])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    return Installation.from_db(
+        connection.alias, ["id", "user_id", "agent_id", "installed_at"],
+        [row[0], user_id, agent_id, installed_at],
+    )  # fmt: skip
+
+
 @transaction.atomic
 def install_agent(*, user, agent: Agent) -> tuple[Installation, bool]:
     """Install `agent` for `user`; idempotent. Returns (installation, created)."""
     if not agent.is_active:
         raise AgentUnavailable(agent.pk)
     for _ in range(3):
-        try:
-            with transaction.atomic():  # savepoint: a lost unique race must not poison the txn
-                installation = Installation.objects.create(user=user, agent=agent)
-        except IntegrityError:
+        installation = _insert_installation(user.pk, agent.pk)
+        if installation is None:
             # Someone (another request of the same user) installed it first.
             _active_agent_or_fail(agent)
             existing = Installation.objects.filter(user=user, agent=agent).first()

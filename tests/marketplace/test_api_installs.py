@@ -126,6 +126,25 @@ def test_my_installations_query_count_is_pinned(user, page_size, django_assert_n
     assert len(response.json()["results"]) == min(page_size, 6)
 
 
+def test_an_install_is_four_statements_in_one_transaction(
+    user, monkeypatch, django_assert_num_queries
+):
+    monkeypatch.setattr("aios.authentication.CLOCK_MARGIN", -60.0)  # trust a new version
+    installed, fresh = AgentFactory(), AgentFactory()
+    client = signed_in(user)
+    assert client.post(install_url(installed)).status_code == 201  # the token is now known
+    # The agent, INSERT ... ON CONFLICT, the counters' UPDATE ... RETURNING, the card; the
+    # service's transaction is a savepoint inside the test's (BEGIN / COMMIT otherwise).
+    with django_assert_num_queries(6) as captured:
+        assert client.post(install_url(fresh)).status_code == 201
+    savepoints = [q["sql"] for q in captured.captured_queries if q["sql"].startswith("SAVEPOINT")]
+    assert len(savepoints) == 1
+    # Installed already: the agent, the INSERT that did nothing, the agent still active, the
+    # existing row, its card.
+    with django_assert_num_queries(7):
+        assert client.post(install_url(fresh)).status_code == 200
+
+
 def test_install_counter_matches_rows_after_api_traffic(user, other_user, db):
     agent = AgentFactory()
     for client in (signed_in(user), signed_in(other_user)):
