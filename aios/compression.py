@@ -16,11 +16,12 @@ from django.utils.text import compress_string
 
 MIN_SIZE = 1024  # the report's threshold: below 1 KB the header overhead eats the gain
 # Dynamic responses are compressed on every request, cached copies once when stored
-# (marketplace.caching). On a 20-card listing brotli 5 takes ~0.08 ms, 8 about the same for
-# a little more, 9 fifty times as long for nothing visible, 11 ~25 ms: too much for a miss.
+# (aios.response_cache). On a 20-card listing (10.6 KB of JSON) brotli 5 gives 2,086 bytes in
+# 0.51 ms and needs ~1 MB; 8 gives 2,079 bytes in 0.67 ms and needs ~7 MB, which each of a
+# worker's threads then keeps resident; 11 takes ~25 ms: too much for a miss. Stored copies
+# use 5 too; gzip, cheap in memory, gets its best level for them.
 BROTLI_QUALITY = 5
 GZIP_LEVEL = 6
-STORED_BROTLI_QUALITY = 8
 STORED_GZIP_LEVEL = 9
 BREACH_PADDING_BYTES = 100  # as Django's GZipMiddleware
 
@@ -78,7 +79,7 @@ def carries_secrets(request, response) -> bool:
 
 def compress(body: bytes, coding: str, *, stored: bool = False, pad: bool = False) -> bytes:
     if coding == "br":
-        return brotli.compress(body, quality=STORED_BROTLI_QUALITY if stored else BROTLI_QUALITY)
+        return brotli.compress(body, quality=BROTLI_QUALITY)
     if pad:
         return compress_string(body, max_random_bytes=BREACH_PADDING_BYTES)
     return gzip.compress(body, compresslevel=STORED_GZIP_LEVEL if stored else GZIP_LEVEL, mtime=0)
