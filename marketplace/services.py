@@ -168,30 +168,31 @@ def _move_counters_and_forget(
 # --- Installations ------------------------------------------------------------------------
 
 
-def _insert_installation(user_id: int, agent_id: int) -> Installation | None:
-    """The new installation, or None when the user has this agent already.
+def _insert_unless_exists(instance) -> bool:
+    """INSERT the unsaved `instance` unless its user already has a row for its agent: True
+    (and its pk set) when it was inserted.
 
     INSERT ... ON CONFLICT DO NOTHING RETURNING (PostgreSQL, SQLite >= 3.35): one statement
     where create() under a savepoint took three (the savepoint, the INSERT, its release), and
-    a lost race with the same user's other request needs no savepoint to survive. Identifiers
-    come from the model's metadata."""
-    meta, q = Installation._meta, connection.ops.quote_name
-    user, agent, at = (meta.get_field(name) for name in ("user", "agent", "installed_at"))
-    installed_at = at.get_default()
+    losing a race with the same user's other request needs no savepoint to survive. Columns
+    and values come from the model's fields, as save() would write them."""
+    meta, q = instance._meta, connection.ops.quote_name
+    fields = [field for field in meta.concrete_fields if not field.primary_key]
+    values = [f.get_db_prep_save(f.pre_save(instance, add=True), connection) for f in fields]
+    conflict = ", ".join(q(meta.get_field(name).column) for name in ("agent", "user"))
     sql = (
-        f"INSERT INTO {q(meta.db_table)} ({q(user.column)}, {q(agent.column)}, {q(at.column)})"  # noqa: S608
-        f" VALUES (%s, %s, %s) ON CONFLICT ({q(agent.column)}, {q(user.column)}) DO NOTHING"
+        f"INSERT INTO {q(meta.db_table)} ({', '.join(q(f.column) for f in fields)})"  # noqa: S608
+        f" VALUES ({', '.join(['%s'] * len(fields))}) ON CONFLICT ({conflict}) DO NOTHING"
         f" RETURNING {q(meta.pk.column)}"
     )
     with connection.cursor() as cursor:
-        cursor.execute(sql, [user_id, agent_id, at.get_db_prep_value(installed_at, connection)])
+        cursor.execute(sql, values)
         row = cursor.fetchone()
     if row is None:
-        return None
-    return Installation.from_db(
-        connection.alias, ["id", "user_id", "agent_id", "installed_at"],
-        [row[0], user_id, agent_id, installed_at],
-    )  # fmt: skip
+        return False
+    instance.pk = row[0]
+    instance._state.adding, instance._state.db = False, connection.alias
+    return True
 
 
 @transaction.atomic
@@ -200,8 +201,8 @@ def install_agent(*, user, agent: Agent) -> tuple[Installation, bool]:
     if not agent.is_active:
         raise AgentUnavailable(agent.pk)
     for _ in range(3):
-        installation = _insert_installation(user.pk, agent.pk)
-        if installation is None:
+        installation = Installation(user=user, agent=agent)
+        if not _insert_unless_exists(installation):
             # Someone (another request of the same user) installed it first.
             _active_agent_or_fail(agent)
             existing = Installation.objects.filter(user=user, agent=agent).first()
@@ -233,14 +234,10 @@ def create_review(*, user, agent: Agent, rating: int, title: str = "", body: str
     _check_rating(rating)
     if not agent.is_active:
         raise AgentUnavailable(agent.pk)
-    try:
-        with transaction.atomic():
-            review = Review.objects.create(
-                user=user, agent=agent, rating=rating, title=title, body=body
-            )
-    except IntegrityError as exc:
+    review = Review(user=user, agent=agent, rating=rating, title=title, body=body)
+    if not _insert_unless_exists(review):
         _active_agent_or_fail(agent)  # an inactive agent answers as such, reviewed or not
-        raise ReviewAlreadyExists(agent.pk) from exc
+        raise ReviewAlreadyExists(agent.pk)
     # Checks the agent is still active in the UPDATE itself.
     _move_counters_and_forget(agent.pk, user.pk, add=rating, review=True, only_active=True)
     return review

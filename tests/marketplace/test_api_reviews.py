@@ -194,3 +194,20 @@ def test_unknown_agent_ids_are_404_for_install(user, db, pk):
     assert client.post(f"/api/v1/agents/{pk}/install/").status_code == 404
     assert client.delete(f"/api/v1/agents/{pk}/install/").status_code == 404
     assert client.get(f"/api/v1/agents/{pk}/").status_code == 404
+
+
+def test_a_review_is_three_statements_in_one_transaction(
+    user, monkeypatch, django_assert_num_queries
+):
+    monkeypatch.setattr("aios.authentication.CLOCK_MARGIN", -60.0)  # trust a new version
+    first, second = AgentFactory(), AgentFactory()
+    client = signed_in(user)
+    review = {"rating": 4, "title": "Good", "body": "Works."}
+    assert client.post(reviews_url(first), review, format="json").status_code == 201
+    with django_assert_num_queries(5) as captured:
+        assert client.post(reviews_url(second), review, format="json").status_code == 201
+    sql = [query["sql"] for query in captured.captured_queries]
+    # The agent, INSERT ... ON CONFLICT, the counters' UPDATE ... RETURNING; the service's
+    # transaction is a savepoint inside the test's (BEGIN / COMMIT otherwise).
+    assert [s.split()[0] for s in sql] == ["SELECT", "SAVEPOINT", "INSERT", "UPDATE", "RELEASE"]
+    assert "ON CONFLICT" in sql[2]
