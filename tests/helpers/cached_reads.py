@@ -56,6 +56,9 @@ READS = [
     ("web", "/knowledge/"),
     ("web", "/knowledge/{e}/"),
 ]
+# Read fresh on every request by design (CachePolicy signed_in_copies=False): the matrix
+# still rereads them after every write; the warm-read tests do not expect a hit.
+UNCACHED_READS = [("api", "/api/v1/agents/{a}/"), ("web", "/api/v1/agents/{a}/")]
 
 
 # --- The world every case starts from ----------------------------------------------------

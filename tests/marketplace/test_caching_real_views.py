@@ -10,12 +10,13 @@ import threading
 import pytest
 from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from rest_framework.authtoken.models import Token
 
 from aios import response_cache
 from marketplace import caching, services
 from tests.factories import AgentFactory, KnowledgeEntryFactory, UserFactory
-from tests.helpers.cached_reads import READS, World, content, truth
+from tests.helpers.cached_reads import READS, UNCACHED_READS, World, content, truth
 
 pytestmark = pytest.mark.django_db
 
@@ -30,7 +31,12 @@ def world(cache_backend, django_capture_on_commit_callbacks):
     return w
 
 
-@pytest.mark.parametrize(("name", "template"), READS, ids=[f"{n} {u}" for n, u in READS])
+CACHED_READS = [read for read in READS if read not in UNCACHED_READS]
+
+
+@pytest.mark.parametrize(
+    ("name", "template"), CACHED_READS, ids=[f"{n} {u}" for n, u in CACHED_READS]
+)
 def test_every_cached_read_costs_no_query_when_warm(
     world, name, template, django_assert_num_queries
 ):
@@ -42,6 +48,21 @@ def test_every_cached_read_costs_no_query_when_warm(
         hit = client.get(url)
     assert hit.status_code == 200
     assert content(hit) == truth(client, url)
+
+
+@pytest.mark.parametrize(
+    ("name", "template"), UNCACHED_READS, ids=[f"{n} {u}" for n, u in UNCACHED_READS]
+)
+def test_a_signed_in_agent_detail_is_read_fresh_every_time(world, name, template):
+    url = template.format(a=world.agent.pk)
+    client = world.client(name)
+    for _ in range(3):
+        with CaptureQueriesContext(connection) as queries:
+            response = client.get(url)
+        statements = [query["sql"] for query in queries.captured_queries]
+        assert response.status_code == 200
+        assert any("marketplace_agents" in sql for sql in statements)  # the view ran
+        assert content(response) == truth(client, url)
 
 
 def test_a_warm_conditional_get_is_a_304_without_a_query(world, django_assert_num_queries):
