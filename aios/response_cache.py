@@ -535,7 +535,10 @@ def _replay_lost_bump() -> None:
         if not _lost_bump:
             return
         _lost_bump = False
-    store().set_many({_version_key(EPOCH_NS): str(new_version()).encode()}, timeout=VERSION_TTL)
+    epoch = {_version_key(EPOCH_NS): str(new_version()).encode()}
+    if not store().set_many(epoch, timeout=VERSION_TTL):
+        with _lost_lock:  # failed again (a master refusing writes, say): next time
+            _lost_bump = True
 
 
 def bump(namespaces: Iterable[str]) -> None:
