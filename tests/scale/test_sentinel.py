@@ -168,6 +168,7 @@ def test_sentinels_without_a_service_name_are_refused():
 # --- Through Sentinel --------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.django_db
 def test_cache_throttles_and_monitoring_all_use_the_master_sentinel_names(sentinel, client):
     master = sentinel.client(sentinel.master_port())
@@ -254,6 +255,7 @@ class Load:
             )
 
 
+@pytest.mark.slow
 def test_killing_the_master_under_load_costs_no_5xx_and_caching_and_throttles_resume(
     sentinel, transactional_db
 ):
@@ -307,6 +309,7 @@ def test_killing_the_master_under_load_costs_no_5xx_and_caching_and_throttles_re
     assert list(promoted.scan_iter(raw_key("throttle:login:*")))
 
 
+@pytest.mark.slow
 def test_a_bump_the_promoted_replica_missed_does_not_bring_back_the_copy_it_retired(
     sentinel, transactional_db
 ):
