@@ -39,10 +39,15 @@ class NearCache:
         size_of: Callable[[object], int],
         healthy: Callable[[], bool] = lambda: True,
         on_failure: Callable[[BaseException], None] = lambda exc: None,
+        generation: Callable[[], int] = lambda: 0,
     ):
         self._connect = connect  # () -> a fresh redis-py Connection
         self._healthy = healthy  # whether Redis may be tried now (the circuit breaker)
         self._on_failure = on_failure
+        # Changes when the Redis master changes (aios/redis_ha.py): the invalidations that
+        # kept this copy exact came from the old one.
+        self._generation = generation
+        self._started_in = None  # the generation the connections below were made in
         self.prefixes = tuple(prefixes)
         self.max_bytes = max_bytes
         self._size_of = size_of
@@ -88,6 +93,7 @@ class NearCache:
             self._on_failure(exc)
             return
         self._owner, self._listener = owner, listener
+        self._started_in = self._generation()
 
     def _stop(self, reason: str) -> None:
         for conn in (self._owner, self._listener):
@@ -116,6 +122,9 @@ class NearCache:
                     self._retry_at = time.monotonic() + RETRY_SECONDS
                     self._start()
                     self._clear()  # whatever was kept before is unproven
+                return
+            if self._generation() != self._started_in:
+                self._stop("the Redis master changed")
                 return
             listener = self._listener
             try:
@@ -162,7 +171,8 @@ class NearCache:
         """After the read (and a drain): keep the values no invalidation touched meanwhile."""
         with self._lock:
             self._filling -= 1
-            if self._listener is not None and not self._flushed:
+            current = self._generation() == self._started_in
+            if self._listener is not None and not self._flushed and current:
                 for key, value in values.items():
                     if key in self._touched:
                         continue

@@ -36,7 +36,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseNotModified
 from django.http.request import split_domain_port, validate_host
 from django.utils.cache import cc_delim_re
 
-from aios import compression
+from aios import compression, redis_ha
 from aios.cache import UNAVAILABLE_ERRORS, cache_is_available
 from aios.monitoring import metrics, reporter
 from aios.monitoring.context import sane_request_id
@@ -91,6 +91,13 @@ def _version_key(namespace: str) -> str:
 
 def _counter_key(namespace: str) -> str:
     return f"rc:c:{namespace}"
+
+
+# A Redis master that takes over (Sentinel) may lack bumps its predecessor acknowledged:
+# it starts a new epoch before serving anything (aios/redis_ha.py).
+redis_ha.renew_on_takeover(
+    _version_key(EPOCH_NS), lambda: str(new_version()), ttl_seconds=VERSION_TTL
+)
 
 
 def _entry_key(digest: str) -> str:
@@ -244,6 +251,7 @@ class RedisStore:
             size_of=_size_of,
             healthy=lambda: self.breaker is None or not self.breaker.is_down,
             on_failure=lambda exc: self._failed("near", exc),
+            generation=redis_ha.generation,
         )
 
     @property
@@ -445,7 +453,12 @@ def store():
     """The store for the default cache: one per process and cache configuration, shared by
     threads (Django builds a cache object per thread; the near copy must be one)."""
     config = settings.CACHES["default"]
-    key = (config["BACKEND"], str(config.get("LOCATION")), config.get("KEY_PREFIX", ""))
+    key = (
+        config["BACKEND"],
+        str(config.get("LOCATION")),
+        config.get("KEY_PREFIX", ""),
+        str(config.get("OPTIONS", {}).get("SENTINELS")),
+    )
     found = _stores.get(key)
     if found is None:
         with _stores_lock:
@@ -522,7 +535,10 @@ def _replay_lost_bump() -> None:
         if not _lost_bump:
             return
         _lost_bump = False
-    store().set_many({_version_key(EPOCH_NS): str(new_version()).encode()}, timeout=VERSION_TTL)
+    epoch = {_version_key(EPOCH_NS): str(new_version()).encode()}
+    if not store().set_many(epoch, timeout=VERSION_TTL):
+        with _lost_lock:  # failed again (a master refusing writes, say): next time
+            _lost_bump = True
 
 
 def bump(namespaces: Iterable[str], *, counters: Iterable[str] = ()) -> None:

@@ -153,21 +153,40 @@ RESPONSE_CACHE_HIT_RATE = env.int("RESPONSE_CACHE_HIT_RATE", default=200)
 # Per-process exact copy of hot cache keys (Redis client tracking); 0 turns it off.
 RESPONSE_CACHE_NEAR_BYTES = env.int("RESPONSE_CACHE_NEAR_BYTES", default=8 * 1024 * 1024)
 REDIS_URL = env("REDIS_URL", default="")
+# Redis found through Sentinel (aios/redis_ha.py); takes the place of REDIS_URL when set.
+REDIS_SENTINELS = env.list("REDIS_SENTINELS", default=[])  # host:port of each sentinel
+REDIS_SENTINEL_MASTER = env("REDIS_SENTINEL_MASTER", default="")  # the monitored service
+REDIS_SENTINEL_DB = env.int("REDIS_SENTINEL_DB", default=0)
+REDIS_PASSWORD = env("REDIS_PASSWORD", default="")  # the servers'; with REDIS_URL: in the URL
+REDIS_SENTINEL_PASSWORD = env("REDIS_SENTINEL_PASSWORD", default="")  # the sentinels' own
 
-if REDIS_URL:
-    # django-redis behind a circuit breaker (aios/cache.py): Redis down or slow is a miss,
-    # never a 5xx, costs one short timeout per CACHE_BREAKER_SECONDS, and heals by itself.
+# django-redis behind a circuit breaker (aios/cache.py): Redis down or slow is a miss,
+# never a 5xx, costs one short timeout per CACHE_BREAKER_SECONDS, and heals by itself.
+# (A setting of its own so tests can point the cache elsewhere with the same options.)
+REDIS_CACHE_OPTIONS = {
+    "CLIENT_CLASS": "django_redis.client.DefaultClient",
+    "PARSER_CLASS": "redis.connection._HiredisParser",
+    "SOCKET_CONNECT_TIMEOUT": env.float("CACHE_SOCKET_TIMEOUT", default=0.25),
+    "SOCKET_TIMEOUT": env.float("CACHE_SOCKET_TIMEOUT", default=0.25),
+    "CIRCUIT_BREAKER_SECONDS": env.float("CACHE_BREAKER_SECONDS", default=5.0),
+    "FAILURE_LOG_INTERVAL": 60,
+}
+if REDIS_SENTINELS:
+    from aios.redis_ha import sentinel_cache
+
+    _cache = sentinel_cache(
+        sentinels=REDIS_SENTINELS,
+        master=REDIS_SENTINEL_MASTER,
+        db=REDIS_SENTINEL_DB,
+        password=REDIS_PASSWORD,
+        sentinel_password=REDIS_SENTINEL_PASSWORD,
+        options=REDIS_CACHE_OPTIONS,
+    )
+elif REDIS_URL:
     _cache = {
         "BACKEND": "aios.cache.ResilientRedisCache",
         "LOCATION": REDIS_URL,
-        "OPTIONS": {
-            "CLIENT_CLASS": "django_redis.client.DefaultClient",
-            "PARSER_CLASS": "redis.connection._HiredisParser",
-            "SOCKET_CONNECT_TIMEOUT": env.float("CACHE_SOCKET_TIMEOUT", default=0.25),
-            "SOCKET_TIMEOUT": env.float("CACHE_SOCKET_TIMEOUT", default=0.25),
-            "CIRCUIT_BREAKER_SECONDS": env.float("CACHE_BREAKER_SECONDS", default=5.0),
-            "FAILURE_LOG_INTERVAL": 60,
-        },
+        "OPTIONS": REDIS_CACHE_OPTIONS,
     }
 else:
     # A file cache, not locmem: gunicorn workers share no memory, and a per-process cache

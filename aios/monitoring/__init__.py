@@ -6,7 +6,8 @@ Two views of the same measurements:
   by prometheus_client's multiprocess mode (`PROMETHEUS_MULTIPROC_DIR`).
 * The snapshot (`/api/v1/monitoring/`, `/staff/monitoring/`): percentiles over a rolling
   window, from per-second buckets every worker flushes once a second to shared storage
-  (Redis when `REDIS_URL` is set, files in `MONITORING_DIR` otherwise); see `window.py`.
+  (Redis when `REDIS_URL` or `REDIS_SENTINELS` is set, files in `MONITORING_DIR` otherwise);
+  see `window.py`.
 
 Other apps call `aios.monitoring.metrics.record_cache(namespace, hit)`.
 """

@@ -1,8 +1,9 @@
 """Redis memory and key counts, read when Prometheus scrapes (absent without Redis)."""
 
 import redis
-from django.conf import settings
 from prometheus_client.core import GaugeMetricFamily
+
+from aios import redis_ha
 
 NAMES = (
     "aios_redis_up",
@@ -13,22 +14,15 @@ NAMES = (
 
 
 class RedisInfoCollector:
-    """`INFO memory` and `DBSIZE` of the app's Redis database, with a 0.25 s budget."""
-
-    def __init__(self, url: str):
-        self.url = url
+    """`INFO memory` and `DBSIZE` of the app's Redis database (the master, with Sentinel),
+    with a 0.25 s budget."""
 
     def collect(self):
         up = GaugeMetricFamily("aios_redis_up", "1 when Redis answered the scrape's INFO.")
         try:
-            client = redis.Redis.from_url(
-                self.url, socket_timeout=0.25, socket_connect_timeout=0.25
-            )
-            try:
-                with client.pipeline(transaction=False) as pipe:
-                    memory, keys = pipe.info("memory").dbsize().execute()
-            finally:
-                client.close()
+            client = redis_ha.client(socket_timeout=0.25, socket_connect_timeout=0.25)
+            with client.pipeline(transaction=False) as pipe:
+                memory, keys = pipe.info("memory").dbsize().execute()
         except redis.RedisError:
             up.add_metric([], 0)
             yield up
@@ -51,4 +45,4 @@ class RedisInfoCollector:
 
 
 def collectors() -> list:
-    return [RedisInfoCollector(settings.REDIS_URL)] if settings.REDIS_URL else []
+    return [RedisInfoCollector()] if redis_ha.configured() else []

@@ -5,10 +5,10 @@ dict operations: microseconds). Once a second its reporter thread (`reporter.py`
 those counters and adds them to shared storage, together with the worker's state (memory,
 open connections, pool):
 
-* Redis (when `REDIS_URL` is set): one hash per second, `HINCRBY` per field in one
-  pipeline, expiring after the window; worker states are short-lived keys indexed by a
-  sorted set. Timeouts are tight and a failed write drops that second's data: Redis trouble
-  never reaches a request.
+* Redis (when `REDIS_URL` or `REDIS_SENTINELS` is set): one hash per second, `HINCRBY` per
+  field in one pipeline, expiring after the window; worker states are short-lived keys
+  indexed by a sorted set. Timeouts are tight and a failed write drops that second's data:
+  Redis trouble never reaches a request.
 * Files in `MONITORING_DIR` (the embedded default): each worker appends one JSON line per
   flush to its own per-minute file and replaces its own state file, so writers never share
   a file; readers merge every file of the window. Old files are pruned.
@@ -37,6 +37,8 @@ from pathlib import Path
 from django.conf import settings
 from django.core.signals import setting_changed
 from django.dispatch import receiver
+
+from aios import redis_ha
 
 log = logging.getLogger(__name__)
 
@@ -117,11 +119,9 @@ def _ttl() -> int:
 
 
 class RedisSink:
-    def __init__(self, url: str, prefix: str):
-        import redis
-
-        self.client = redis.Redis.from_url(
-            url, socket_timeout=0.25, socket_connect_timeout=0.25, retry_on_timeout=False
+    def __init__(self, prefix: str):
+        self.client = redis_ha.client(
+            socket_timeout=0.25, socket_connect_timeout=0.25, retry_on_timeout=False
         )
         self.prefix = prefix
 
@@ -228,8 +228,8 @@ def sink():
     global _sink
     with _sink_lock:
         if _sink is None:
-            if settings.REDIS_URL:
-                _sink = RedisSink(settings.REDIS_URL, settings.MONITORING_KEY_PREFIX)
+            if redis_ha.configured():
+                _sink = RedisSink(settings.MONITORING_KEY_PREFIX)
             else:
                 _sink = FileSink(settings.MONITORING_DIR)
         return _sink
@@ -238,7 +238,7 @@ def sink():
 @receiver(setting_changed)
 def _reset_sink(*, setting, **kwargs):
     global _sink
-    if setting in {"REDIS_URL", "MONITORING_KEY_PREFIX", "MONITORING_DIR"}:
+    if setting in {*redis_ha.SETTINGS, "MONITORING_KEY_PREFIX", "MONITORING_DIR"}:
         with _sink_lock:
             _sink = None
 

@@ -297,3 +297,19 @@ def test_an_invalidation_lost_while_redis_stalled_is_replayed(
     assert get_ok(client).json()["results"][0] == [agents[0].slug, 1]
     assert get_ok(client).json()["results"][0] == [agents[0].slug, 1]
     assert response_cache.lost_bump_pending() is False
+
+
+def test_a_replayed_invalidation_that_fails_again_stays_pending(monkeypatch):
+    """An epoch bump is the only trace of the invalidations it replays: it is never dropped."""
+    store = response_cache.store()
+    monkeypatch.setattr(response_cache, "_lost_bump", True)
+    monkeypatch.setattr(store, "set_many", lambda values, **kwargs: [])  # the write fails
+    response_cache.bump(["lists"])  # replays first
+    assert response_cache.lost_bump_pending() is True
+    monkeypatch.undo()
+    response_cache._lost_bump = True
+    epoch = response_cache._version_key(response_cache.EPOCH_NS)
+    before = store.get_many([epoch]).get(epoch)
+    response_cache.bump(["lists"])
+    assert response_cache.lost_bump_pending() is False
+    assert store.get_many([epoch]).get(epoch) != before

@@ -19,7 +19,7 @@ from django.test.utils import CaptureQueriesContext
 from prometheus_client import REGISTRY
 from rest_framework.authtoken.models import Token
 
-from aios import response_cache
+from aios import redis_ha, response_cache
 from tests.factories import AgentFactory, UserFactory
 from tests.helpers.clock import skip_ahead
 
@@ -311,6 +311,31 @@ def test_a_flush_empties_the_near_copy(redis_agents):
     assert by_hit_path(client.get(LIST))
     redis.Redis.from_url(settings.REDIS_URL).flushdb()
     assert not by_hit_path(client.get(LIST))
+
+
+@pytest.mark.redis
+def test_a_new_redis_master_empties_the_near_copy_and_drops_reads_in_flight(
+    redis_agents, monkeypatch
+):
+    """Its invalidations came from the old master (aios/redis_ha.py): nothing kept is
+    trusted, even while the old connection still looks alive."""
+    if near() is None:
+        pytest.skip("near copy switched off")
+    client = Client()
+    warm(client, LIST)
+    assert by_hit_path(client.get(LIST))
+    copy = near()
+    assert copy.stats()["keys"] > 0 and copy.active
+    assert copy.begin_fill()  # a read that began before the switch ...
+    monkeypatch.setattr(redis_ha, "_generation", redis_ha.generation() + 1)
+    copy.end_fill({b"some-key": 1})  # ... keeps nothing it read
+    assert copy.get(b"some-key") == (False, None)
+    try:
+        assert by_hit_path(client.get(LIST))  # from Redis: the copy there is still valid
+        assert copy.stats()["keys"] == 0
+        assert not copy.active
+    finally:
+        response_cache.store().reset_near()  # the next test gets a connected one at once
 
 
 def test_an_install_keeps_the_writers_knowledge_warm_and_refreshes_their_installations(
