@@ -105,7 +105,7 @@ def _move_counters(agent_id: int, *, only_active: bool, **change):
     PostgreSQL, SQLite >= 3.35), or None when no row matched (`only_active`: the agent is
     inactive, or gone).
 
-    One statement instead of an EXISTS before and a SELECT after (install 11 -> 9 queries,
+    One statement instead of an EXISTS before and a SELECT after (install 11 -> 9 statements,
     review 10 -> 8), compiled once per change (building the rating UPDATE's expressions cost
     more than running it). The UPDATE's row lock keeps the category and featured flag it
     returns from changing under us until commit (an edit that does change them retires the
