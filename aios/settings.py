@@ -202,6 +202,9 @@ if TESTING:
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=PRODUCTION)
 # Probes and the Prometheus scraper talk plain HTTP inside the network; a redirect fails them.
 SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
+# Proxies in front (load balancer, edge cache) whose X-Forwarded-For names the client: CIDRs,
+# comma-separated (aios/proxies.py). Empty: the peer address is the client, as without proxies.
+TRUSTED_PROXIES = env.list("TRUSTED_PROXIES", default=[])
 # Behind a TLS-terminating proxy that sets X-Forwarded-Proto (and strips it from clients).
 if env.bool("DJANGO_BEHIND_TLS_PROXY", default=False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
@@ -290,6 +293,10 @@ REST_FRAMEWORK = {
         "rest_framework.throttling.AnonRateThrottle",
         "aios.throttling.SignedInRateThrottle",  # UserRateThrottle for signed-in users only
     ],
+    # The client address is REMOTE_ADDR, which aios.proxies sets from X-Forwarded-For only
+    # behind TRUSTED_PROXIES; DRF's own reading of the header would let a client pick its
+    # throttle bucket by sending one.
+    "NUM_PROXIES": 0,
     # Per client IP (anon) or user; `search` is the tighter scope of the search endpoint.
     "DEFAULT_THROTTLE_RATES": {
         "anon": env("API_THROTTLE_ANON", default="600/min"),
