@@ -56,6 +56,8 @@ MIDDLEWARE = [
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
     # Request id, latency by view, the monitoring window (aios/monitoring).
     "aios.monitoring.middleware.RequestMonitoringMiddleware",
+    # A write's answer waits for the edge cache to purge what it retired (aios/edge.py).
+    "aios.edge.EdgePurgeMiddleware",
     "aios.response_cache.StoreCopyMiddleware",  # copies keep the headers added below
     "django.middleware.security.SecurityMiddleware",
     "aios.security.ContentSecurityPolicyMiddleware",
@@ -153,6 +155,12 @@ RESPONSE_CACHE_HIT_RATE = env.int("RESPONSE_CACHE_HIT_RATE", default=200)
 # Per-process exact copy of hot cache keys (Redis client tracking); 0 turns it off.
 RESPONSE_CACHE_NEAR_BYTES = env.int("RESPONSE_CACHE_NEAR_BYTES", default=8 * 1024 * 1024)
 REDIS_URL = env("REDIS_URL", default="")
+# An edge cache in front (Varnish with xkey, deploy/varnish/; aios/edge.py): the addresses its
+# purges go to, comma-separated. Empty: no edge; anonymous copies say `public, max-age` only
+# and writes purge nothing. Purges are sent off the request path; a write's answer waits for
+# the edge's confirmation EDGE_PURGE_TIMEOUT seconds at most (not at all while it fails).
+EDGE_PURGE_URLS = env.list("EDGE_PURGE_URLS", default=[])
+EDGE_PURGE_TIMEOUT = env.float("EDGE_PURGE_TIMEOUT", default=0.5)
 
 if REDIS_URL:
     # django-redis behind a circuit breaker (aios/cache.py): Redis down or slow is a miss,
