@@ -7,7 +7,7 @@ stale-while-revalidate=R` and an `xkey` header naming the cache namespaces the c
 on. When a namespace's version moves (`aios.response_cache.bump`, run on commit), the same
 keys are purged at every EDGE_PURGE_URLS address, off the request path: one thread per process
 collects the keys and sends them as PURGE requests with a short timeout, while the write's
-request waits for the edge to confirm (EdgePurgeMiddleware: about a round trip, at most
+request waits for the edge to confirm (EdgeMiddleware: about a round trip, at most
 EDGE_PURGE_TIMEOUT), so the next request anywhere sees the new content. A copy the edge
 fetched while the write committed is caught by a second purge REPEAT_SECONDS later. An edge
 that does not answer costs a write nothing: requests stop waiting for it, the failure is logged
@@ -93,10 +93,14 @@ def wait_for_purges() -> None:
         purger().wait_confirmed(ticket, settings.EDGE_PURGE_TIMEOUT)
 
 
-class EdgePurgeMiddleware:
-    """A write's answer leaves once the edge dropped what the write retired: whoever reads
-    next, through the edge, gets the new content. Right below the monitoring middleware, so
-    the wait counts in the request's time."""
+PRIVATE = "private, max-age=0, must-revalidate"  # as the response cache's signed-in copies
+
+
+class EdgeMiddleware:
+    """With an edge: a write's answer leaves once the edge dropped what the write retired
+    (whoever reads next, through the edge, gets the new content), and an answer to a signed-in
+    request that says nothing about caching says `private`, so no shared cache keeps it, however
+    it is configured. Right below the monitoring middleware: the wait counts in the request."""
 
     def __init__(self, get_response):
         self.get_response = get_response
@@ -104,7 +108,14 @@ class EdgePurgeMiddleware:
     def __call__(self, request):
         _local.ticket = None
         response = self.get_response(request)
+        if not enabled():
+            return response
         wait_for_purges()
+        if "Cache-Control" not in response and (
+            request.META.get("HTTP_AUTHORIZATION")
+            or request.COOKIES.get(settings.SESSION_COOKIE_NAME)
+        ):
+            response["Cache-Control"] = PRIVATE
         return response
 
 

@@ -56,8 +56,9 @@ MIDDLEWARE = [
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
     # Request id, latency by view, the monitoring window (aios/monitoring).
     "aios.monitoring.middleware.RequestMonitoringMiddleware",
-    # A write's answer waits for the edge cache to purge what it retired (aios/edge.py).
-    "aios.edge.EdgePurgeMiddleware",
+    # With an edge cache: a write's answer waits for its purges, signed-in answers say
+    # private (aios/edge.py).
+    "aios.edge.EdgeMiddleware",
     "aios.response_cache.StoreCopyMiddleware",  # copies keep the headers added below
     "django.middleware.security.SecurityMiddleware",
     "aios.security.ContentSecurityPolicyMiddleware",

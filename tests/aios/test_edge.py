@@ -155,6 +155,18 @@ def test_anonymous_copies_carry_their_namespaces_signed_in_ones_stay_private(cli
 
 
 @pytest.mark.django_db
+def test_with_an_edge_every_answer_to_a_signed_in_browser_says_private(client, settings):
+    settings.EDGE_PURGE_URLS = ["http://127.0.0.1:9"]
+    agent = AgentFactory()
+    client.force_login(UserFactory())
+    for path in (f"/agents/{agent.slug}/", "/knowledge/", "/me/agents/"):
+        response = client.get(path)
+        assert response.status_code == 200
+        assert response["Cache-Control"] == edge.PRIVATE, path
+        assert "xkey" not in response
+
+
+@pytest.mark.django_db
 def test_an_answer_that_sets_a_cookie_is_never_marked_for_the_edge(client, settings):
     settings.EDGE_PURGE_URLS = ["http://127.0.0.1:9"]
     response = client.get("/accounts/login/")
