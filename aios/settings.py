@@ -160,7 +160,7 @@ REDIS_URL = env("REDIS_URL", default="")
 # purges go to, comma-separated. Empty: no edge; anonymous copies say `public, max-age` only
 # and writes purge nothing. Purges are sent off the request path; a write's answer waits for
 # the edge's confirmation EDGE_PURGE_TIMEOUT seconds at most (not at all while it fails).
-EDGE_PURGE_URLS = env.list("EDGE_PURGE_URLS", default=[])
+EDGE_PURGE_URLS = [u.strip() for u in env.list("EDGE_PURGE_URLS", default=[]) if u.strip()]
 EDGE_PURGE_TIMEOUT = env.float("EDGE_PURGE_TIMEOUT", default=0.5)
 
 if REDIS_URL:
