@@ -58,9 +58,11 @@ sub vcl_backend_response {
     if (beresp.http.Cache-Control !~ "stale-while-revalidate") {
         set beresp.grace = 0s;  # Varnish would otherwise serve it 10 s past its s-maxage
     }
-    # The app's copy is the same for every anonymous request (Vary: Cookie only tells
-    # browsers and other caches that signed-in answers differ; those never come here).
+    # The app's copy is the same for every anonymous request: the edge matches copies without
+    # the Cookie header (signed-in requests never come here). Clients still get the app's Vary,
+    # so a browser does not reuse an anonymous page once signed in.
     if (beresp.http.Vary) {
+        set beresp.http.x-client-vary = beresp.http.Vary;
         set beresp.http.Vary = regsuball(beresp.http.Vary, "(?i)(^|,)\s*cookie\s*(?=,|$)", "\1");
         set beresp.http.Vary = regsuball(beresp.http.Vary, "^,\s*|,\s*(?=,)|,\s*$", "");
         if (beresp.http.Vary == "") {
@@ -72,6 +74,10 @@ sub vcl_backend_response {
 
 sub vcl_deliver {
     unset resp.http.xkey;
+    if (resp.http.x-client-vary) {
+        set resp.http.Vary = resp.http.x-client-vary;
+        unset resp.http.x-client-vary;
+    }
     if (obj.uncacheable) {
         set resp.http.X-Cache = "PASS";
     } elsif (obj.hits > 0) {

@@ -16,7 +16,7 @@ from django.test import Client
 
 from tests.helpers.routes import concrete_urls
 from tests.helpers.seeded_world import seed
-from tests.helpers.servers import AppServer, free_port, server_env, wait_for
+from tests.helpers.servers import AppServer, free_port, server_env, stop_all, wait_for
 
 __all__ = ["REQUEST_TIMEOUT", "AppServer", "free_port", "wait_for"]  # the fault tests' imports
 
@@ -41,8 +41,7 @@ def app_server(transactional_db, tmp_path):
         return server.start()
 
     yield start
-    for server in servers:
-        server.stop()
+    stop_all(servers)
 
 
 @dataclass

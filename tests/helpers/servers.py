@@ -91,17 +91,32 @@ class AppServer:
         return {int(pid) for pid in out.split()}
 
     def stop(self) -> None:
+        stop_all([self])
+
+    def _terminate(self) -> None:
         if self.process and self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
+
+    def _reap(self) -> None:
+        if self.process:
             try:
                 self.process.wait(timeout=15)
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait(timeout=5)
-        self.log.close()
+        if not self.log.closed:
+            self.log.close()
 
     def logs(self) -> str:
         return self.log_path.read_text(errors="replace")[-6000:]
+
+
+def stop_all(servers: list[AppServer]) -> None:
+    """Stop gunicorns side by side (each takes seconds to shut down gracefully)."""
+    for server in servers:
+        server._terminate()
+    for server in servers:
+        server._reap()
 
 
 def server_env(tmp_path: Path, **overrides) -> dict:

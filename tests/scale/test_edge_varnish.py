@@ -16,7 +16,8 @@ from tests.helpers.servers import AppServer, free_port, server_env, wait_for
 
 from .conftest import TIMEOUT, csrf_token, session_cookies
 
-pytestmark = [pytest.mark.postgres, pytest.mark.slow]
+# Every test transactional, so that pytest-django keeps them together: the servers start once.
+pytestmark = [pytest.mark.postgres, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 
 @pytest.fixture(scope="module")
@@ -59,6 +60,11 @@ def test_a_write_purges_the_edge_before_it_answers_and_the_next_read_shows_it(st
     assert (second.status_code, second.headers["X-Cache"]) == (200, "HIT")  # from the edge
     assert agent.tagline in second.text
     assert "xkey" not in second.headers  # the keys are the edge's business
+    # One copy for every anonymous visitor, whatever other cookies they carry; browsers are
+    # still told that answers vary with cookies (signed in, they differ).
+    other_cookie = stack.get(page, cookies={"csrftoken": "k" * 32})
+    assert other_cookie.headers["X-Cache"] == "HIT"
+    assert "Cookie" in {v.strip() for v in second.headers["Vary"].split(",")}
 
     # A staff edit through the edge (signed in: passed to the app), as the admin posts it.
     staff = requests.Session()

@@ -13,11 +13,18 @@ from django.conf import settings
 
 from aios import response_cache
 from tests.helpers.seeded_world import PASSWORD
-from tests.helpers.servers import HAPROXY, AppServer, HAProxy, server_env, wait_for
+from tests.helpers.servers import HAPROXY, AppServer, HAProxy, server_env, stop_all, wait_for
 
 from .conftest import TIMEOUT, csrf_token, sign_in
 
-pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.slow]
+# Every test transactional, so that pytest-django keeps them together: the module's servers
+# start once.
+pytestmark = [
+    pytest.mark.postgres,
+    pytest.mark.redis,
+    pytest.mark.slow,
+    pytest.mark.django_db(transaction=True),
+]
 
 MONITORING = {"Authorization": "Bearer instances-test-monitoring"}
 JSON = {"Accept": "application/json"}
@@ -57,8 +64,7 @@ def pair(django_db_setup, tmp_path_factory):
             )  # fmt: skip
             yield lb
     finally:
-        for server in servers:
-            server.stop()
+        stop_all(servers)
 
 
 def served_by(response: requests.Response) -> str:
