@@ -37,7 +37,7 @@ log = logging.getLogger(__name__)
 KEY_HEADER = "xkey"  # on answers: the keys the copy is purged by
 PURGE_HEADER = "xkey-purge"  # on PURGE requests: the keys to purge
 MAX_SECONDS = 300  # the longest the edge keeps a copy; also how long a failed purge is retried
-REPEAT_SECONDS = 2.0  # every purge is sent twice, this far apart
+REPEAT_SECONDS = 5.0  # every purge is sent twice, this far apart
 # A copy whose versions were read longer ago than this is not offered to the edge: its answer
 # could reach the edge after both purges of a write that committed meanwhile.
 SLOW_SECONDS = REPEAT_SECONDS / 2

@@ -678,7 +678,7 @@ def _edge_section(results: dict, edge) -> list[str]:
     ]
     rows = []
     for r in edge["runs"]:
-        v, p = r.get("varnish") or {}, r["purges"]
+        p = r["purges"]
         delay = "-" if p["delay_mean_ms"] is None else f"{_ms(p['delay_mean_ms'])} ms"
         if p["delay_p95_ms_at_most"] is not None:
             delay += f" (p95 <= {_ms(p['delay_p95_ms_at_most'])} ms)"
@@ -690,7 +690,7 @@ def _edge_section(results: dict, edge) -> list[str]:
                 _ms(r["p95_ms"]),
                 _ms(r["p99_ms"]),
                 f"{r['errors']} of {r['requests']}",
-                _pct(v.get("hit_ratio")) if v else "-",
+                _pct(r["hit_ratio"]) if r["target"] == "edge" else "-",
                 f"{p['purges_ok']} ok, {p['purges_failed']} failed, {delay}",
             ]
         )
