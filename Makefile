@@ -83,12 +83,18 @@ format: install-dev
 WRK := command -v wrk >/dev/null 2>&1 || apt-get install -y -qq wrk >/dev/null 2>&1 || \
 	echo "wrk not installed: the endpoint and load sections will say 'not measured'"
 
+# The edge section starts a varnishd of its own (the package's service is not used).
+VARNISH := test -x /usr/sbin/varnishd || apt-get install -y -qq varnish varnish-modules \
+	>/dev/null 2>&1 || echo "varnishd not installed: the edge section will say 'not measured'"
+
 bench: install ## The performance report: bench/results/REPORT.md and results.json
 	@$(WRK)
+	@$(VARNISH)
 	$(PY) -m bench $(BENCH_ARGS)
 
 bench-smoke: install ## The bench harness on small data, in seconds (checks it, measures nothing)
 	@$(WRK)
+	@$(VARNISH)
 	$(PY) -m bench --smoke $(BENCH_ARGS)
 
 clean: ## Remove the virtualenv and local data (SQLite database, cache, static, media)

@@ -36,7 +36,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseNotModified
 from django.http.request import split_domain_port, validate_host
 from django.utils.cache import cc_delim_re
 
-from aios import compression, redis_ha
+from aios import compression, edge, redis_ha
 from aios.cache import UNAVAILABLE_ERRORS, cache_is_available
 from aios.monitoring import metrics, reporter
 from aios.monitoring.context import sane_request_id
@@ -542,15 +542,26 @@ def _replay_lost_bump() -> None:
 
 
 def bump(namespaces: Iterable[str], *, counters: Iterable[str] = ()) -> None:
-    """Retire every copy that depends on `namespaces`; the counters `counters` show moved,
-    so their copies may lag COUNTER_STALENESS seconds (with 0, they are retired too). One
-    cache round trip for both."""
-    keys = [_version_key(ns) for ns in dict.fromkeys(namespaces)]
-    if settings.COUNTER_STALENESS <= 0:
-        keys += [_version_key(ns) for ns in dict.fromkeys(counters)]
-    else:
-        keys += [_counter_key(ns) for ns in dict.fromkeys(counters)]
-    _write_versions(list(dict.fromkeys(keys)))
+    """Retire every copy that depends on `namespaces`, here and at the edge; the counters
+    `counters` show moved, so their copies may lag COUNTER_STALENESS seconds (with 0, they
+    are retired too). One cache round trip for both."""
+    counters = list(dict.fromkeys(counters))
+    retired = list(
+        dict.fromkeys([*namespaces, *(counters if settings.COUNTER_STALENESS <= 0 else ())])
+    )
+    keys = [_version_key(ns) for ns in retired]
+    if settings.COUNTER_STALENESS > 0:
+        keys += [_counter_key(ns) for ns in counters]
+    _write_versions(keys)
+    # Whether or not the cache answered: the edge's copies are the edge's.
+    edge.purge([ns for ns in retired if not _users_own(ns)], everything=EPOCH_NS)
+
+
+def _users_own(namespace: str) -> bool:
+    """A user's own namespaces (user:<id>, user:<id>:activity): only ever in signed-in
+    copies, which the edge never keeps."""
+    parts = namespace.split(":")
+    return parts[0] == "user" and len(parts) in (2, 3) and parts[1].isdigit()
 
 
 def namespaced_key(namespace: str, *parts) -> str:
@@ -662,6 +673,16 @@ def judge(entry: Entry, static: Iterable[str], plain: dict, counted: dict, *, no
     if lagging:
         return LAGGING if now < entry.created + settings.COUNTER_STALENESS else EXPIRED
     return FRESH
+
+
+def _edge_seconds(entry: Entry, *, now: float, counters_at: float) -> float:
+    """How long a shared cache may keep this copy: while this cache would still answer it
+    without recomputing. That is its TTL and, for the counters it shows (known current at
+    `counters_at`), COUNTER_STALENESS; content changes purge the edge (bump)."""
+    end = entry.soft
+    if settings.COUNTER_STALENESS > 0:
+        end = min(end, counters_at + settings.COUNTER_STALENESS)
+    return end - now
 
 
 def _record_lag(entry: Entry, now: float) -> None:
@@ -924,10 +945,16 @@ class CachePolicy:
         if look.state in (FRESH, LAGGING):
             if look.state == LAGGING:
                 _record_lag(look.entry, look.now)
-            return self._hit(request, look.entry, look.credential, vary_on_accept, "hit")
+            counters_at = look.now if look.state == FRESH else look.entry.created
+            shared = _edge_seconds(look.entry, now=look.now, counters_at=counters_at)
+            return self._hit(request, look.entry, look.credential, vary_on_accept, "hit", shared)
         locked, copy, how = self._take_turn(look)
         if copy is not None:
-            return self._hit(request, copy, look.credential, vary_on_accept, how)
+            # An expired copy answered while another request recomputes: not for the edge.
+            shared = 0.0
+            if how == "waited":
+                shared = _edge_seconds(copy, now=_now(), counters_at=copy.created)
+            return self._hit(request, copy, look.credential, vary_on_accept, how, shared)
         return self._recompute(request, call_view, look, locked, vary_on_accept)
 
     def _look_up(self, request, view_kwargs) -> "_Lookup":
@@ -1019,7 +1046,11 @@ class CachePolicy:
         _count(self.label, "miss")
         if entry is None:
             return response
-        response = self._respond(request, entry, credential, vary_on_accept)
+        now = _now()
+        shared = 0.0
+        if now - look.now <= edge.SLOW_SECONDS:
+            shared = _edge_seconds(entry, now=now, counters_at=entry.created)
+        response = self._respond(request, entry, credential, vary_on_accept, shared)
         response._aios_pending_copy = pending  # StoreCopyMiddleware writes it
         return response
 
@@ -1043,9 +1074,9 @@ class CachePolicy:
                 return None  # the holder finished without a usable copy: compute
         return None
 
-    def _hit(self, request, entry, credential, vary_on_accept, outcome):
+    def _hit(self, request, entry, credential, vary_on_accept, outcome, edge_seconds):
         _count(self.label, outcome)
-        return self._respond(request, entry, credential, vary_on_accept)
+        return self._respond(request, entry, credential, vary_on_accept, edge_seconds)
 
     # -- building and answering copies --
 
@@ -1118,13 +1149,14 @@ class CachePolicy:
         entry.headers = _with_vary(headers, vary + (["Accept-Encoding"] if entry.codings else []))
         return entry
 
-    def _respond(self, request, entry: Entry, credential, vary_on_accept) -> HttpResponse:
+    def _respond(self, request, entry: Entry, credential, vary_on_accept, edge_seconds):
         status, headers, body = answer(
             entry,
             accept_encoding=request.META.get("HTTP_ACCEPT_ENCODING", ""),
             if_none_match=request.META.get("HTTP_IF_NONE_MATCH", ""),
             signed_in=credential is not None,
             ttl=self.ttl,
+            edge_seconds=edge_seconds,
         )
         response = HttpResponseNotModified() if status == 304 else HttpResponse(body, status=status)
         for header, value in headers:
@@ -1147,9 +1179,10 @@ def _with_vary(headers: list, extra: list[str]) -> list:
     return kept + ([("Vary", ", ".join(merged))] if merged else [])
 
 
-def answer(entry: Entry, *, accept_encoding, if_none_match, signed_in, ttl=None):
+def answer(entry: Entry, *, accept_encoding, if_none_match, signed_in, ttl=None, edge_seconds=0.0):
     """(status, headers, body) for a copy: the stored encoding the client accepts, 304 when
-    its ETag matches, browser caching by who asks."""
+    its ETag matches, browser caching by who asks; an anonymous answer may be kept
+    `edge_seconds` by a shared cache (aios.edge)."""
     coding = None
     if entry.codings:
         coding = compression.choose_coding(accept_encoding)
@@ -1160,7 +1193,7 @@ def answer(entry: Entry, *, accept_encoding, if_none_match, signed_in, ttl=None)
         headers.append(("Cache-Control", "private, max-age=0, must-revalidate"))
     else:
         max_age = BROWSER_MAX_AGE if ttl is None else min(ttl, BROWSER_MAX_AGE)
-        headers.append(("Cache-Control", f"public, max-age={max_age}"))
+        headers += edge.shared_headers(entry.deps, max_age=max_age, seconds=edge_seconds)
     if compression.etag_matches(if_none_match, etag):
         return 304, [(h, v) for h, v in headers if h.lower() != "content-type"], b""
     if coding:
@@ -1355,6 +1388,7 @@ class HitPath:
             return None  # a signed-in browser's page: Django compresses it with padding
         if state == LAGGING:
             _record_lag(entry, now)
+        counters_at = now if state == FRESH else entry.created
         return (
             *answer(
                 entry,
@@ -1362,6 +1396,7 @@ class HitPath:
                 if_none_match=environ.get("HTTP_IF_NONE_MATCH", ""),
                 signed_in=credential is not None,
                 ttl=max(int(entry.soft - entry.created), 0),
+                edge_seconds=_edge_seconds(entry, now=now, counters_at=counters_at),
             ),
             entry,
         )

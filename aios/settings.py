@@ -56,6 +56,9 @@ MIDDLEWARE = [
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
     # Request id, latency by view, the monitoring window (aios/monitoring).
     "aios.monitoring.middleware.RequestMonitoringMiddleware",
+    # With an edge cache: a write's answer waits for its purges, signed-in answers say
+    # private (aios/edge.py).
+    "aios.edge.EdgeMiddleware",
     "aios.response_cache.StoreCopyMiddleware",  # copies keep the headers added below
     "django.middleware.security.SecurityMiddleware",
     "aios.security.ContentSecurityPolicyMiddleware",
@@ -159,6 +162,12 @@ REDIS_SENTINEL_MASTER = env("REDIS_SENTINEL_MASTER", default="")  # the monitore
 REDIS_SENTINEL_DB = env.int("REDIS_SENTINEL_DB", default=0)
 REDIS_PASSWORD = env("REDIS_PASSWORD", default="")  # the servers'; with REDIS_URL: in the URL
 REDIS_SENTINEL_PASSWORD = env("REDIS_SENTINEL_PASSWORD", default="")  # the sentinels' own
+# An edge cache in front (Varnish with xkey, deploy/varnish/; aios/edge.py): the addresses its
+# purges go to, comma-separated. Empty: no edge; anonymous copies say `public, max-age` only
+# and writes purge nothing. Purges are sent off the request path; a write's answer waits for
+# the edge's confirmation EDGE_PURGE_TIMEOUT seconds at most (not at all while it fails).
+EDGE_PURGE_URLS = [u.strip() for u in env.list("EDGE_PURGE_URLS", default=[]) if u.strip()]
+EDGE_PURGE_TIMEOUT = env.float("EDGE_PURGE_TIMEOUT", default=0.5)
 
 # django-redis behind a circuit breaker (aios/cache.py): Redis down or slow is a miss,
 # never a 5xx, costs one short timeout per CACHE_BREAKER_SECONDS, and heals by itself.
@@ -221,6 +230,9 @@ if TESTING:
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=PRODUCTION)
 # Probes and the Prometheus scraper talk plain HTTP inside the network; a redirect fails them.
 SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
+# Proxies in front (load balancer, edge cache) whose X-Forwarded-For names the client: CIDRs,
+# comma-separated (aios/proxies.py). Empty: the peer address is the client, as without proxies.
+TRUSTED_PROXIES = env.list("TRUSTED_PROXIES", default=[])
 # Behind a TLS-terminating proxy that sets X-Forwarded-Proto (and strips it from clients).
 if env.bool("DJANGO_BEHIND_TLS_PROXY", default=False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
@@ -311,6 +323,10 @@ REST_FRAMEWORK = {
         "aios.throttling.AnonRateThrottle",
         "aios.throttling.SignedInRateThrottle",
     ],
+    # The client address is REMOTE_ADDR, which aios.proxies sets from X-Forwarded-For only
+    # behind TRUSTED_PROXIES; DRF's own reading of the header would let a client pick its
+    # throttle bucket by sending one.
+    "NUM_PROXIES": 0,
     # Per client IP (anon) or user; `search` is the tighter scope of the search endpoint.
     "DEFAULT_THROTTLE_RATES": {
         "anon": env("API_THROTTLE_ANON", default="600/min"),

@@ -29,7 +29,7 @@ READ_SCOPES = {
     "knowledge": ("user", "per_user"),
 }
 
-SECTIONS = ("query", "endpoints", "load", "compression", "memory", "workers", "scale")
+SECTIONS = ("query", "endpoints", "load", "compression", "memory", "workers", "edge", "scale")
 
 
 def setup_in_process(tool: str, *, uncached: bool) -> None:

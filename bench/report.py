@@ -242,6 +242,7 @@ def render(results: dict) -> str:
         *_endpoints_section(results, s.get("endpoints")),
         *_load_section(results, s.get("load")),
         *_workers_section(results, s.get("workers")),
+        *_edge_section(results, s.get("edge")),
         "## 4. Compression, memory, scale",
         "",
         *_compression_part(results, s.get("compression")),
@@ -656,6 +657,47 @@ def _workers_section(results: dict, workers) -> list[str]:
              f"{r['errors']} of {r['requests']}"]
             for r in workers["rows"]
         ],
+    )  # fmt: skip
+
+
+def _edge_section(results: dict, edge) -> list[str]:
+    lines = ["## 3c. The edge cache (the load mix through Varnish beside the app alone)", ""]
+    if not (edge and edge.get("runs")):
+        return [*lines, _section_missing(results, "edge", edge), ""]
+    summary = edge["summary"]
+    lines += [
+        f"One gunicorn purging one varnishd (deploy/varnish/default.vcl), the load mix at "
+        f"{edge['connections']} connections sent alternately through the edge and straight at "
+        f"the app: {edge['warmup_s']} s of warm-up each, then {edge['duration_s']} s per run, "
+        "the writes undone. Anonymous reads may be answered by the edge; signed-in reads and "
+        "writes pass through it. Through the edge: "
+        f"{_x(summary['rps_ratio'])} the app's req/s; the edge answered "
+        f"{_pct(summary['edge']['hit_ratio'])} of all requests and "
+        f"{_pct(summary['edge']['hit_ratio_anonymous'])} of the anonymous reads itself.",
+        "",
+    ]
+    rows = []
+    for r in edge["runs"]:
+        p = r["purges"]
+        delay = "-" if p["delay_mean_ms"] is None else f"{_ms(p['delay_mean_ms'])} ms"
+        if p["delay_p95_ms_at_most"] is not None:
+            delay += f" (p95 <= {_ms(p['delay_p95_ms_at_most'])} ms)"
+        rows.append(
+            [
+                "through the edge" if r["target"] == "edge" else "app alone",
+                f"{r['rps']:.0f}",
+                _ms(r["p50_ms"]),
+                _ms(r["p95_ms"]),
+                _ms(r["p99_ms"]),
+                f"{r['errors']} of {r['requests']}",
+                _pct(r["hit_ratio"]) if r["target"] == "edge" else "-",
+                f"{p['purges_ok']} ok, {p['purges_failed']} failed, {delay}",
+            ]
+        )
+    return lines + _table(
+        ["Run", "req/s", "p50 (ms)", "p95 (ms)", "p99 (ms)", "Errors", "Edge hits",
+         "Purges (write to confirmation)"],
+        rows,
     )  # fmt: skip
 
 

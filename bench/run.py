@@ -187,14 +187,15 @@ def main(argv=None) -> int:
     )
     _setup_django(cfg)
 
-    from . import load, machine, report, scale
+    from . import edge, load, machine, report, scale
     from .fixture import build_fixture
 
     fx = build_fixture()
     results["fixture"] = fx.as_dict()
     results["data"] = _data_description()
     env = _env(cfg)
-    needs_server = {"endpoints", "load", "compression", "memory", "workers"} & set(cfg.sections)
+    needs_server = {"endpoints", "load", "compression", "memory", "workers", "edge"}
+    needs_server &= set(cfg.sections)
     if needs_server and not cfg.smoke:
         collectstatic(env, log=_log)
     workers = _run_server_sections(results, cfg, fx, env, needs_server)
@@ -205,6 +206,7 @@ def main(argv=None) -> int:
         "workers",
         lambda: load.run_workers_section(fx=fx, env=env, cfg=cfg, log=_log),
     )
+    _run_section(results, cfg, "edge", lambda: edge.run_section(fx=fx, env=env, cfg=cfg, log=_log))
     _run_section(results, cfg, "scale", lambda: scale.run_section(fx=fx, cfg=cfg, log=_log))
 
     results["machine"] = machine.describe(

@@ -10,6 +10,7 @@ from django.core.handlers.wsgi import WSGIRequest
 from django.http import HttpResponse
 from django.test import client as test_client
 
+from aios.proxies import ClientAddress
 from aios.response_cache import HitPath
 
 _FALLTHROUGH = object()
@@ -20,7 +21,8 @@ class HitPathHandler:
 
     def __init__(self, django_handler):
         self.django_handler = django_handler
-        self.hit_path = HitPath(lambda environ, start_response: _FALLTHROUGH)
+        # As aios.wsgi: the client's address behind trusted proxies, then the hit path.
+        self.hit_path = ClientAddress(HitPath(lambda environ, start_response: _FALLTHROUGH))
         self.hits = 0
 
     def __getattr__(self, name):

@@ -45,6 +45,7 @@ def test_smoke_run_writes_the_report_and_every_figure(smoke):
         "compression",
         "memory",
         "workers",
+        "edge",
     }
     report = (out / "REPORT.md").read_text()
     for heading in ("## Machine", "## Targets (issue 13", "## 1. Queries", "## 2. Endpoints"):
@@ -105,6 +106,23 @@ def test_endpoint_and_load_sections_measure_against_the_floor(smoke):
     assert set(models) == {"sync", "gthread"}
     assert models["gthread"]["threads"] > 1
     assert all(r["rps"] > 0 and r["errors"] == 0 for r in models.values())
+
+
+@pytest.mark.postgres
+@pytest.mark.slow
+@pytest.mark.skipif(not shutil.which("wrk"), reason="needs wrk (apt-get install -y wrk)")
+def test_edge_section_runs_the_mix_through_varnish_beside_the_app(smoke):
+    out, results = smoke
+    edge = results["sections"]["edge"]
+    if "not_measured" in edge:
+        assert "varnishd" in edge["not_measured"]  # says why
+        return
+    assert {r["target"] for r in edge["runs"]} == {"edge", "app"}
+    for run in edge["runs"]:
+        assert run["requests"] > 0 and run["errors"] == 0, run
+    through = [r for r in edge["runs"] if r["target"] == "edge"]
+    assert all(r["edge_hits"] > 0 and 0 < r["hit_ratio"] <= 1 for r in through)
+    assert "## 3c. The edge cache" in (out / "REPORT.md").read_text()
 
 
 # --- the harness's pure parts, on both backends ---------------------------------------------

@@ -157,3 +157,34 @@ def observe_query(*, seconds: float) -> None:
 def count_slow_query(*, view: str) -> None:
     slow_queries.labels(view=view).inc()
     window.recorder.add("s")
+
+
+edge_purges = Counter(
+    "aios_edge_purges_total",
+    "PURGE requests sent to the edge cache (EDGE_PURGE_URLS), by result (ok or failed).",
+    ["result"],
+)
+edge_purge_dropped = Counter(
+    "aios_edge_purge_dropped_keys_total",
+    "Keys given up after the edge failed to purge them for longer than it keeps a copy.",
+)
+edge_purge_delay = Histogram(
+    "aios_edge_purge_delay_seconds",
+    "Time from a write retiring a namespace to the edge confirming its purge.",
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 30, float("inf")),
+)
+
+
+def record_edge_purge(*, ok: bool, delay: float | None = None) -> None:
+    """One PURGE request to an edge; `delay`: since the write asked for its oldest key."""
+    edge_purges.labels(result="ok" if ok else "failed").inc()
+    window.recorder.add("pk" if ok else "pf")
+    if delay is not None:
+        edge_purge_delay.observe(delay)
+        window.recorder.add("pn")
+        window.recorder.add(f"pd{window.bucket_of(delay)}")
+
+
+def record_edge_purge_dropped(keys: int) -> None:
+    edge_purge_dropped.inc(keys)
+    window.recorder.add("px", keys)

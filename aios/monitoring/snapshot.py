@@ -56,6 +56,13 @@ def _figures(merged: Counter) -> dict:
         "counter_lag_p50_ms": _percentile_ms(merged, "g", merged["lc"], 0.50),
         "counter_lag_max_ms": _percentile_ms(merged, "g", merged["lc"], 1.0),
         "counter_staleness_seconds": settings.COUNTER_STALENESS,
+        # The edge cache's purges (EDGE_PURGE_URLS): requests sent, failed (edge down or
+        # refusing), keys given up, and the time from a write to the edge confirming it.
+        "edge_purge_count": merged["pk"],
+        "edge_purge_failures": merged["pf"],
+        "edge_purge_dropped_keys": merged["px"],
+        "edge_purge_delay_p95_ms": _percentile_ms(merged, "pd", merged["pn"], 0.95),
+        "edge_purge_delay_max_ms": _percentile_ms(merged, "pd", merged["pn"], 1.0),
     }
 
 

@@ -19,7 +19,9 @@ read back is the upper edge of its bucket: at most 8 % above the true value, nev
 Field names in a bucket: n requests, e 5xx responses, r<i> request latency bucket i,
 q queries, d<i> query latency bucket i, s slow queries, h / m cache hits / misses,
 lc / lm / g<i> copies served while their counters lagged (count, summed lag in ms, lag
-bucket i), cpu CPU microseconds used by the worker during that second.
+bucket i), pk / pf PURGE requests to the edge cache that succeeded / failed, pn / pd<i>
+write-to-purge delays (count, bucket i), px purge keys given up, cpu CPU microseconds used
+by the worker during that second.
 """
 
 import contextlib

@@ -5,103 +5,22 @@ DATABASE_URL naming pytest's test database. Every wait here has a deadline, so a
 the test instead of stalling the suite.
 """
 
-import os
-import signal
-import socket
 import subprocess
-import sys
-import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import quote
 
 import pytest
 import requests
-from django.conf import settings
-from django.db import connection
 from django.test import Client
 
 from tests.helpers.routes import concrete_urls
 from tests.helpers.seeded_world import seed
+from tests.helpers.servers import AppServer, free_port, server_env, stop_all, wait_for
 
-ROOT = Path(settings.BASE_DIR)
+__all__ = ["REQUEST_TIMEOUT", "AppServer", "free_port", "wait_for"]  # the fault tests' imports
+
 REQUEST_TIMEOUT = 15  # seconds a test waits for any one answer: longer counts as a hang
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_for(check, *, timeout: float, interval: float = 0.1, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = check()
-        if result:
-            return result
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-
-
-def _database_url() -> str:
-    db = connection.settings_dict
-    auth = quote(db["USER"] or "")
-    if db.get("PASSWORD"):
-        auth += ":" + quote(db["PASSWORD"])
-    return f"postgres://{auth}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
-
-
-@dataclass
-class AppServer:
-    env: dict
-    log_path: Path
-    port: int = field(default_factory=free_port)
-    process: subprocess.Popen | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self) -> "AppServer":
-        self.log = self.log_path.open("ab")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "-c", "aios/gunicorn.conf.py"],
-            cwd=ROOT,
-            env={**self.env, "BIND": f"127.0.0.1:{self.port}"},
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-        )
-        wait_for(self._answers, timeout=30, interval=0.2, what=f"gunicorn on {self.url}")
-        wait_for(lambda: len(self.worker_pids()) >= int(self.env["API_WORKERS"]), timeout=30)
-        return self
-
-    def _answers(self) -> bool:
-        assert self.process.poll() is None, f"gunicorn exited:\n{self.logs()}"
-        try:
-            return requests.get(self.url + "/accounts/login/", timeout=2).status_code < 500
-        except requests.RequestException:
-            return False
-
-    def worker_pids(self) -> set[int]:
-        out = subprocess.run(
-            ["ps", "-o", "pid=", "--ppid", str(self.process.pid)], capture_output=True, text=True
-        ).stdout
-        return {int(pid) for pid in out.split()}
-
-    def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=5)
-        self.log.close()
-
-    def logs(self) -> str:
-        return self.log_path.read_text(errors="replace")[-6000:]
 
 
 @pytest.fixture
@@ -116,33 +35,13 @@ def app_server(transactional_db, tmp_path):
     servers = []
 
     def start(**overrides) -> AppServer:
-        env = {
-            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-            "DJANGO_SETTINGS_MODULE": "tests.faults.fault_settings",
-            "AIOS_TESTING": "1",  # the test hasher and plain static files, as in pytest
-            "AIOS_VAR_DIR": str(tmp_path / "var"),
-            "DATABASE_URL": _database_url(),
-            "REDIS_URL": settings.REDIS_URL,
-            "CACHE_KEY_PREFIX": "aios-faults",
-            "DJANGO_SECRET_KEY": settings.SECRET_KEY,  # sessions made here must verify there
-            "API_WORKERS": "2",
-            "API_THREADS": "2",
-            "DATABASE_POOL_SIZE": "2",
-            "DATABASE_MAX_OVERFLOW": "2",
-            "LOG_FORMAT": "plain",
-            "PGAPPNAME": "gunicorn-fault-server",  # tells its backends from pytest's own
-            "LOG_LEVEL": "WARNING",
-            "API_THROTTLE_ANON": "100000/min",
-            "API_THROTTLE_USER": "100000/min",
-            **overrides,
-        }
+        env = server_env(tmp_path, **overrides)
         server = AppServer(env=env, log_path=tmp_path / f"gunicorn-{len(servers)}.log")
         servers.append(server)
         return server.start()
 
     yield start
-    for server in servers:
-        server.stop()
+    stop_all(servers)
 
 
 @dataclass

@@ -84,6 +84,23 @@ def test_snapshot_cache_hit_rate_follows_record_cache(fresh_window):
     assert figures["cache_lookup_count"] == 10
 
 
+def test_snapshot_counts_edge_purges_their_failures_and_delays(fresh_window):
+    figures = snapshot.compute()["metrics"]
+    assert figures["edge_purge_count"] == figures["edge_purge_failures"] == 0
+    assert figures["edge_purge_delay_p95_ms"] is None  # nothing measured
+    for delay in [0.002] * 19 + [0.3]:
+        metrics.record_edge_purge(ok=True, delay=delay)
+    metrics.record_edge_purge(ok=True)  # a second purge: no delay of its own
+    metrics.record_edge_purge(ok=False)
+    metrics.record_edge_purge_dropped(4)
+    window.flush()
+    figures = snapshot.compute()["metrics"]
+    assert (figures["edge_purge_count"], figures["edge_purge_failures"]) == (21, 1)
+    assert figures["edge_purge_dropped_keys"] == 4
+    assert 2 <= figures["edge_purge_delay_p95_ms"] <= 2 * 1.08
+    assert 300 <= figures["edge_purge_delay_max_ms"] <= 300 * 1.08
+
+
 @pytest.mark.django_db
 def test_snapshot_reports_this_workers_memory_connections_and_cpu(fresh_window):
     connection.ensure_connection()

@@ -175,6 +175,16 @@ def test_anonymous_clients_get_the_anon_rate_and_signed_in_ones_the_user_rate(
     assert codes == [200] * 5 + [429]  # the user rate, 5/min, not the address's anon count
 
 
+@pytest.mark.django_db
+def test_a_client_cannot_pick_a_fresh_api_count_by_sending_x_forwarded_for(
+    client, api_rates, settings
+):
+    settings.CACHE_ENABLED = False
+    settings.TRUSTED_PROXIES = []  # and behind trusted proxies, only they extend the header
+    codes = [client.get(URL, HTTP_X_FORWARDED_FOR=f"10.9.9.{n}").status_code for n in range(4)]
+    assert codes == [200, 200, 200, 429]
+
+
 def test_the_user_rate_ignores_anonymous_requests():
     from django.contrib.auth.models import AnonymousUser
     from rest_framework.request import Request
