@@ -127,13 +127,6 @@ def note_credential(authorization: str) -> None:
         state.credentials += credential_keys({}, authorization)
 
 
-def use_primary() -> None:
-    """The rest of this request reads the primary."""
-    state = _routing.get()
-    if state is not None:
-        state.primary_only = True
-
-
 class filling:
     """`with filling(floor):` the reads inside make a cache copy that depends on data written
     up to `floor`: a replica that has not replayed that far is not used."""
@@ -351,6 +344,11 @@ def staleness(samples, replay: int, primary: int | None, now: float, reported) -
     return max(float(reported), oldest)
 
 
+# A process's first routing decision waits this long for its first check, so a fresh worker
+# does not send every read to the primary until its thread has looked (or a replica stalls it).
+FIRST_CHECK_WAIT = 0.5
+
+
 class Health:
     """Each process's view of its replicas, refreshed by a thread of its own (started on the
     first routing decision, again after a fork)."""
@@ -375,9 +373,13 @@ class Health:
             self._samples = deque()
             self._connections = {}
             self._wake = threading.Event()
+            checked = threading.Event()
             self._pid = pid
-            thread = threading.Thread(target=self._run, name="aios-replica-health", daemon=True)
+            thread = threading.Thread(
+                target=self._run, args=(checked,), name="aios-replica-health", daemon=True
+            )
             thread.start()
+        checked.wait(FIRST_CHECK_WAIT)  # only the starting thread; the others read the primary
 
     def states(self) -> dict[str, ReplicaState]:
         self.ensure_started()
@@ -410,7 +412,7 @@ class Health:
                     metrics.replica_usable.labels(alias=alias).set(0)
         self._wake.set()
 
-    def _run(self) -> None:
+    def _run(self, checked: threading.Event) -> None:
         interval = settings.DATABASE_REPLICA_CHECK_INTERVAL
         wake = self._wake
         while self._pid == os.getpid():
@@ -419,6 +421,7 @@ class Health:
                 self.check()
             except Exception:  # the checker must outlive anything one check meets
                 log.exception("replica health check failed")
+            checked.set()
             wake.wait(max(interval - (time.monotonic() - started), 0))
             wake.clear()
             # A failed read wakes it early; failures in a row still cost one check per tenth.

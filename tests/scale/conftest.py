@@ -152,6 +152,8 @@ def start_server(replicated):
             "API_THROTTLE_USER": "100000/min",
             "API_THROTTLE_SEARCH": "100000/min",
             "MONITORING_REPORT_INTERVAL": "0",
+            # Its own: a server starting empties the metrics directory it is given.
+            "AIOS_VAR_DIR": str(replicated.directory / f"var-{len(servers)}"),
             **overrides,
         }
         log_path = replicated.directory / f"gunicorn-{len(servers)}.log"
