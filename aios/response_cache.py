@@ -36,7 +36,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseNotModified
 from django.http.request import split_domain_port, validate_host
 from django.utils.cache import cc_delim_re
 
-from aios import compression, edge, redis_ha
+from aios import compression, edge, redis_ha, replicas
 from aios.cache import UNAVAILABLE_ERRORS, cache_is_available
 from aios.monitoring import metrics, reporter
 from aios.monitoring.context import sane_request_id
@@ -110,6 +110,11 @@ def _voucher_key(credential: str) -> str:
 
 def _lock_key(digest: str) -> str:
     return f"rc:l:{digest}"
+
+
+def _floor_key(namespace: str) -> str:
+    """The primary's WAL position when the namespace was last retired (with replicas)."""
+    return f"rc:n:{namespace}"
 
 
 # --- Stored copies -------------------------------------------------------------------------
@@ -194,7 +199,7 @@ def _decode(key: str, raw):
     """A stored value by its kind (the key's prefix)."""
     if raw is None:
         return None
-    if key.startswith(("rc:v:", "rc:c:")):
+    if key.startswith(("rc:v:", "rc:c:", "rc:n:", "rc:w:")):
         try:
             return int(raw)
         except (TypeError, ValueError):
@@ -216,6 +221,22 @@ def _size_of(value) -> int:
 # --- Stores --------------------------------------------------------------------------------
 
 
+# KEYS: floors; ARGV: milliseconds to keep them, then each key's value (zero-padded digits,
+# so comparing strings compares numbers).
+_RAISE_FLOORS = """
+for i, key in ipairs(KEYS) do
+  local value = ARGV[i + 1]
+  local current = redis.call('GET', key)
+  if not current or current < value then
+    redis.call('SET', key, value, 'PX', ARGV[1])
+  else
+    redis.call('PEXPIRE', key, ARGV[1])
+  end
+end
+return 1
+"""
+
+
 class RedisStore:
     """The Redis behind django-redis, spoken to directly (bytes in, bytes out), with the
     per-process near copy of versions, copies and vouchers in front."""
@@ -224,6 +245,7 @@ class RedisStore:
         self.backend = backend
         self.breaker = getattr(backend, "breaker", None)
         self._near = PerProcess(self._build_near)
+        self._raise_script = None
 
     def _redis(self):
         return self.backend.client.get_client(write=True)
@@ -243,7 +265,7 @@ class RedisStore:
             conn.connect()
             return conn
 
-        prefixes = [self._raw(p) for p in ("rc:v:", "rc:c:", "rc:e:", "rc:a:")]
+        prefixes = [self._raw(p) for p in ("rc:v:", "rc:c:", "rc:e:", "rc:a:", "rc:n:", "rc:w:")]
         return NearCache(
             connect,
             prefixes=prefixes,
@@ -338,6 +360,23 @@ class RedisStore:
         self._succeeded()
         return [key for key, ok in zip(values, results, strict=True) if ok]
 
+    def raise_floors(self, values: dict[str, int], *, timeout: float) -> None:
+        """Set each key to its value unless it holds a higher one (in one script, so two
+        writers never lower a floor), and keep it `timeout` seconds more."""
+        if not values or not self._allowed("set"):
+            return
+        raws = {self._raw(key): replicas.encode_lsn(value) for key, value in values.items()}
+        if self.near is not None:
+            self.near.forget(raws)
+        try:
+            if self._raise_script is None:
+                self._raise_script = self._redis().register_script(_RAISE_FLOORS)
+            self._raise_script(keys=list(raws), args=[max(int(timeout * 1000), 1), *raws.values()])
+        except UNAVAILABLE_ERRORS as exc:
+            self._failed("set", exc)
+            return
+        self._succeeded()
+
     def delete(self, key: str) -> None:
         if not self._allowed("delete"):
             return
@@ -397,6 +436,12 @@ class DjangoStore:
                 self.backend.set(key, value, timeout=timeout)
                 done.append(key)
         return done
+
+    def raise_floors(self, values: dict[str, int], *, timeout: float) -> None:
+        # Read, then write: two processes may race here; replicas require Redis (settings).
+        current = self.get_many(values)
+        for key, value in values.items():
+            self.backend.set(key, max(value, current.get(key) or 0), timeout=timeout)
 
     def delete(self, key: str) -> None:
         self.backend.delete(key)
@@ -485,10 +530,19 @@ def clear_near_copies() -> None:
 def versions(namespaces: Iterable[str], *, counters: Iterable[str] = ()) -> tuple[dict, dict]:
     """({namespace: version}, {namespace: counter version}), creating missing ones; empty
     when the cache is down."""
+    plain, counted, _ = _versions(namespaces, counters)
+    return plain, counted
+
+
+def _versions(namespaces, counters, floors=()) -> tuple[dict, dict, int]:
+    """versions(), and in the same round trip the highest floor of the namespaces `floors`
+    (0 when none was left)."""
     namespaces, counters = list(dict.fromkeys(namespaces)), list(dict.fromkeys(counters))
     keys = {_version_key(ns): ("v", ns) for ns in namespaces}
     keys.update({_counter_key(ns): ("c", ns) for ns in counters})
-    found = store().get_many(keys)
+    floor_keys = [_floor_key(ns) for ns in dict.fromkeys(floors)]
+    found = store().get_many([*keys, *floor_keys])
+    floor = max((found.pop(key, 0) for key in floor_keys), default=0)
     missing = [key for key in keys if key not in found]
     if missing and store().available():
         # Whoever adds first wins; everybody then reads the winner's.
@@ -502,7 +556,15 @@ def versions(namespaces: Iterable[str], *, counters: Iterable[str] = ()) -> tupl
     for key, value in found.items():
         kind, ns = keys[key]
         (plain if kind == "v" else counted)[ns] = value
-    return plain, counted
+    return plain, counted, floor
+
+
+def fill_floor(namespaces: Iterable[str]) -> int:
+    """The floor a fill of a copy depending on `namespaces` must read at (0: any replica).
+    Read after the versions the copy records, so it covers every write they reflect."""
+    if not replicas.enabled():
+        return 0
+    return _versions((), (), floors=namespaces)[2]
 
 
 _lost_lock = threading.Lock()
@@ -513,11 +575,24 @@ def lost_bump_pending() -> bool:
     return _lost_bump
 
 
-def _write_versions(keys: list[str]) -> None:
+def _retire_floors(namespaces: list[str]) -> None:
+    """With replicas: the primary's position now (after the write's commit) becomes these
+    namespaces' floor before their versions move, so a fill that sees a new version also sees
+    a floor at least this high (a fill reads the floor after the version)."""
+    if replicas.enabled():
+        floors = dict.fromkeys(map(_floor_key, namespaces), replicas.primary_lsn())
+        store().raise_floors(floors, timeout=replicas.floor_seconds())
+
+
+def _write_versions(namespaces: list[str], counters: list[str]) -> None:
+    """New plain versions for `namespaces` and counter versions for `counters`, in one
+    round trip."""
     global _lost_bump
-    if not keys:
+    if not namespaces and not counters:
         return
     _replay_lost_bump()
+    _retire_floors([*namespaces, *counters])
+    keys = [*map(_version_key, namespaces), *map(_counter_key, counters)]
     version = str(new_version()).encode()
     store().set_many(dict.fromkeys(keys, version), timeout=VERSION_TTL)
     if not store().available():
@@ -535,6 +610,7 @@ def _replay_lost_bump() -> None:
         if not _lost_bump:
             return
         _lost_bump = False
+    _retire_floors([EPOCH_NS])
     epoch = {_version_key(EPOCH_NS): str(new_version()).encode()}
     if not store().set_many(epoch, timeout=VERSION_TTL):
         with _lost_lock:  # failed again (a master refusing writes, say): next time
@@ -546,13 +622,9 @@ def bump(namespaces: Iterable[str], *, counters: Iterable[str] = ()) -> None:
     `counters` show moved, so their copies may lag COUNTER_STALENESS seconds (with 0, they
     are retired too). One cache round trip for both."""
     counters = list(dict.fromkeys(counters))
-    retired = list(
-        dict.fromkeys([*namespaces, *(counters if settings.COUNTER_STALENESS <= 0 else ())])
-    )
-    keys = [_version_key(ns) for ns in retired]
-    if settings.COUNTER_STALENESS > 0:
-        keys += [_counter_key(ns) for ns in counters]
-    _write_versions(keys)
+    lagging = settings.COUNTER_STALENESS > 0
+    retired = list(dict.fromkeys([*namespaces, *(() if lagging else counters)]))
+    _write_versions(retired, counters if lagging else [])
     # Whether or not the cache answered: the edge's copies are the edge's.
     edge.purge([ns for ns in retired if not _users_own(ns)], everything=EPOCH_NS)
 
@@ -580,7 +652,8 @@ def cached_value(namespace: str, *parts, ttl: int, compute: Callable[[], object]
     missing = object()
     value = backend.get(key, missing)
     if value is missing:
-        value = compute()
+        with replicas.filling(fill_floor([EPOCH_NS, namespace])):
+            value = compute()
         backend.set(key, value, timeout=ttl)
     return value
 
@@ -1018,14 +1091,19 @@ class CachePolicy:
         credential, plain, pending = look.credential, look.plain, None
         try:
             # Counter versions are read before the view runs: a write during it makes the
-            # copy lag (recomputed later), never look newer than it is.
-            _, counted = versions([], counters=[ns for ns in look.deps if ns != EPOCH_NS])
-            response = call_view()
-            followed = ()
-            if self.follows is not None and response.status_code == 200:
-                followed = self.follows(_view_data(response))
-            if hasattr(response, "render") and callable(response.render):
-                response = response.render()  # DRF / TemplateResponse: the bytes to keep
+            # copy lag (recomputed later), never look newer than it is. With replicas, the
+            # view reads where every write its versions reflect has been replayed.
+            counters = [ns for ns in look.deps if ns != EPOCH_NS]
+            _, counted, floor = _versions(
+                (), counters, floors=look.deps if replicas.enabled() else ()
+            )
+            with replicas.filling(floor):
+                response = call_view()
+                followed = ()
+                if self.follows is not None and response.status_code == 200:
+                    followed = self.follows(_view_data(response))
+                if hasattr(response, "render") and callable(response.render):
+                    response = response.render()  # DRF / TemplateResponse: the bytes to keep
             if look.vouch and not look.trusted:
                 _vouch(request, response, credential, look.voucher, plain)
             deps = [*look.static, *followed]

@@ -11,6 +11,7 @@ import tempfile
 from pathlib import Path
 
 import environ
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("AIOS_VAR_DIR", BASE_DIR / "var"))
@@ -137,6 +138,62 @@ else:
         {"timeout": 20, "transaction_mode": "IMMEDIATE", "init_command": "PRAGMA journal_mode=WAL;"}
     )
 
+# Streaming replicas (docs/scaling.md): each URL becomes an alias replica_0, replica_1, ... with
+# the primary's engine options and a psycopg pool of its own; aios.replicas routes reads to a
+# healthy one and everything else to the primary. Empty: one database, no router, no cost.
+DATABASE_REPLICA_URLS = env.list("DATABASE_REPLICA_URLS", default=[])
+# A replica whose replay is further behind the primary than this many seconds is skipped.
+DATABASE_REPLICA_MAX_LAG = env.float("DATABASE_REPLICA_MAX_LAG", default=5.0)
+# Each process checks every replica (and the primary's WAL position) this often, in a thread.
+DATABASE_REPLICA_CHECK_INTERVAL = env.float("DATABASE_REPLICA_CHECK_INTERVAL", default=1.0)
+# A replica's pool waits at most this long for a connection; then the read goes to the primary.
+DATABASE_REPLICA_POOL_TIMEOUT = min(DATABASE_POOL_TIMEOUT, 1.0)
+DATABASE_REPLICAS = []
+if DATABASE_REPLICA_URLS:
+    if not IS_POSTGRES:
+        # Ignoring the setting would leave an operator believing reads are spread out.
+        raise ImproperlyConfigured(
+            "DATABASE_REPLICA_URLS needs PostgreSQL: set DATABASE_URL=postgres://... (the "
+            "embedded SQLite database has no replicas)"
+        )
+    for _number, _url in enumerate(DATABASE_REPLICA_URLS):
+        _replica = env.db_url_config(_url)
+        if _replica["ENGINE"] != "django.db.backends.postgresql":
+            raise ImproperlyConfigured(
+                f"DATABASE_REPLICA_URLS: replica {_number} is not postgres://"
+            )
+        _primary = DATABASES["default"]
+        _replica.update(
+            {
+                "ENGINE": _primary["ENGINE"],
+                "CONN_MAX_AGE": _primary["CONN_MAX_AGE"],
+                "CONN_HEALTH_CHECKS": _primary["CONN_HEALTH_CHECKS"],
+                "OPTIONS": {
+                    **_primary["OPTIONS"],
+                    "pool": {
+                        **_primary["OPTIONS"]["pool"],
+                        "timeout": DATABASE_REPLICA_POOL_TIMEOUT,
+                    },
+                    **_replica.get("OPTIONS", {}),
+                },
+                # Tests run against the primary's test database; a replica has none of its own.
+                "TEST": {"MIRROR": "default"},
+            }
+        )
+        DATABASES[f"replica_{_number}"] = _replica
+        DATABASE_REPLICAS.append(f"replica_{_number}")
+    DATABASE_ROUTERS = ["aios.replicas.PrimaryReplicaRouter"]
+    # Outside the session middleware: a sign-in's new session is saved before the floor is
+    # left. The retry sits inside the overload guard, which would answer its errors with 503.
+    MIDDLEWARE.insert(
+        MIDDLEWARE.index("aios.response_cache.StoreCopyMiddleware") + 1,
+        "aios.replicas.RoutingMiddleware",
+    )
+    MIDDLEWARE.insert(
+        MIDDLEWARE.index("django_prometheus.middleware.PrometheusAfterMiddleware"),
+        "aios.replicas.RetryOnPrimaryMiddleware",
+    )
+
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Cache ----------------------------------------------------------------------------------
@@ -208,6 +265,12 @@ else:
         else str(VAR_DIR / "cache"),
     }
 CACHES = {"default": {**_cache, "KEY_PREFIX": CACHE_KEY_PREFIX, "TIMEOUT": CACHE_TTL}}
+if DATABASE_REPLICAS and not REDIS_URL:
+    # Read-your-writes keeps each client's floor where every app process reads it.
+    raise ImproperlyConfigured(
+        "DATABASE_REPLICA_URLS needs REDIS_URL: the floors writes leave for their clients "
+        "(read-your-writes) must be shared by every app process, which a file cache is not"
+    )
 
 # --- Auth, i18n, static ---------------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [

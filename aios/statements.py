@@ -15,8 +15,10 @@ boolean that selects a partial index) or has few values (a page size). The SQL i
 own, so the column list is still derived from the model and the query count is unchanged.
 """
 
-from django.db import DEFAULT_DB_ALIAS, connections
+from django.db import connections
 from django.db.models import Expression, IntegerField
+
+from aios import replicas
 
 # Compiled SQL is derived from code, never from data, so a per-process cache is safe under
 # several workers. Bounded: a shape's key takes its filters' names, never their values.
@@ -135,8 +137,10 @@ class Shape:
         build = self.build
         return Shape((*self.key, *key), lambda: step(build()), self.model, **self.values, **values)
 
-    def rows(self, using: str = DEFAULT_DB_ALIAS) -> list[dict]:
-        connection = connections[using]
+    def rows(self, using: str | None = None) -> list[dict]:
+        """Run it on `using`, by default where reads go now (a replica or the primary:
+        `aios.replicas.read_alias`, which the router answers for QuerySets)."""
+        connection = connections[using or replicas.read_alias()]
         cache_key = (connection.vendor, self.key)
         statement = _statements.get(cache_key)
         if statement is None:

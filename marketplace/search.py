@@ -15,13 +15,13 @@ import hashlib
 import math
 import re
 
-from django.db import connection
+from django.db import connection, connections
 from django.db.models import BooleanField, Case, F, FloatField, Q, Value, When
 from django.db.models.expressions import RawSQL
 from django.db.models.functions import Cast, Greatest, Least, Ln, Lower
 from django.db.models.lookups import Exact
 
-from aios import response_cache
+from aios import replicas, response_cache
 
 from . import caching
 from .managers import AGENT_ORDERINGS
@@ -255,7 +255,7 @@ def _facets(*, q: str, min_rating) -> list[dict]:
         f" AS counted GROUP BY category_id) AS m JOIN {category} AS c ON c.id = m.category_id"
         " ORDER BY m.n DESC, c.name"
     )
-    with connection.cursor() as cursor:
+    with connections[replicas.read_alias()].cursor() as cursor:
         cursor.execute(sql, params)
         rows = cursor.fetchall()
     capped = sum(n for _, _, n in rows) > FACET_CAP

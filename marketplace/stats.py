@@ -14,7 +14,9 @@ The result is plain data (ints, floats, strings, lists, dicts), safe to cache as
 
 import functools
 
-from django.db import connection
+from django.db import connection, connections
+
+from aios import replicas
 
 from .models import RATINGS, Agent, Category, CategoryStats, rating_average
 
@@ -55,7 +57,7 @@ def _category_sums_sql() -> str:
 
 def _category_sums() -> list[tuple[str, str, dict[str, int]]]:
     """(slug, name, {rollup column: sum}) per category, in menu order."""
-    with connection.cursor() as cursor:
+    with connections[replicas.read_alias()].cursor() as cursor:
         cursor.execute(_category_sums_sql())
         rows = cursor.fetchall()
     return [

@@ -107,6 +107,24 @@ pool_connections_lost = Counter(
     "Pool connections found broken and discarded.",
     ["alias"],
 )
+replica_lag = Gauge(
+    "aios_db_replica_lag_seconds",
+    "Seconds of the primary's history a replica has not replayed, as each worker's last check "
+    "saw it (-1: unknown); over DATABASE_REPLICA_MAX_LAG it is skipped.",
+    ["alias"],
+    multiprocess_mode="livemax",
+)
+replica_usable = Gauge(
+    "aios_db_replica_usable",
+    "1 while every worker sends reads to the replica (reachable, replaying, within the lag).",
+    ["alias"],
+    multiprocess_mode="livemin",
+)
+replica_retries = Counter(
+    "aios_db_replica_retries_total",
+    "Requests whose read failed on a replica and that were answered from the primary.",
+    ["alias"],
+)
 worker_memory = Gauge(
     "aios_worker_resident_memory_bytes",
     "Resident memory of the app's worker processes.",

@@ -22,6 +22,8 @@ from prometheus_client import (
 )
 from rest_framework.exceptions import AuthenticationFailed
 
+from aios import replicas
+
 from . import access, pool, redisinfo, reporter, snapshot
 from .middleware import exclude_from_window
 
@@ -94,14 +96,18 @@ def _check_cache():
 @never_cache
 @exclude_from_window
 def readyz(request):
-    """Database(s) and cache reachable, with timings; 503 when any is not."""
-    checks = {f"database:{alias}": _timed(_check_database(alias)) for alias in connections}
+    """The primary database and the cache reachable, with timings; 503 when either is not.
+    Replicas are listed as this process's checks see them, and never make it unready: without
+    them reads go to the primary (aios.replicas)."""
+    checks = {f"database:{replicas.PRIMARY}": _timed(_check_database(replicas.PRIMARY))}
     checks["cache"] = _timed(_check_cache)
     ready = all(check["ok"] for check in checks.values())
-    return JsonResponse(
-        {"status": "ready" if ready else "not ready", "checks": checks},
-        status=200 if ready else 503,
-    )
+    body = {"status": "ready" if ready else "not ready", "checks": checks}
+    if replicas.enabled():
+        body["replicas"] = {
+            alias: state.as_dict() for alias, state in replicas.health.states().items()
+        }
+    return JsonResponse(body, status=200 if ready else 503)
 
 
 def _error(status: int, detail: str) -> JsonResponse:

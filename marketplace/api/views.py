@@ -21,7 +21,7 @@ from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from aios import throttling
+from aios import replicas, throttling
 from aios.api.errors import Conflict, errors
 from aios.api.fields import validated
 from aios.pagination import KeysetPagination
@@ -477,5 +477,7 @@ class TokenView(APIView):
                 {"non_field_errors": ["Unable to log in with these credentials."]}
             )
         throttling.record_success(request, data["username"])
-        token, _ = Token.objects.get_or_create(user=user)
+        token, created = Token.objects.get_or_create(user=user)
+        if created:  # its first calls may come before a replica has it
+            replicas.note_credential(f"Token {token.key}")
         return Response({"token": token.key})
