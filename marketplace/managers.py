@@ -1,9 +1,11 @@
 """QuerySets: every join, prefetch and annotation the app runs is named here."""
 
 import json
+import math
 
 from django.db import models
-from django.db.models import Count, Lookup, Prefetch
+from django.db.models import Count, F, FloatField, Lookup, Prefetch, Value
+from django.db.models.functions import Cast, Greatest, Least, Ln
 
 from aios.statements import Shape, Slot, lookup_param
 
@@ -77,6 +79,28 @@ AGENT_ORDERINGS = {
     "name": ("name", "asc"),
 }
 DEFAULT_AGENT_ORDERING = "-rating"
+
+RATING_PRIOR, RATING_PRIOR_WEIGHT = 3.5, 5.0
+INSTALLS_SCALE = math.log(100_001)  # log installs reaches 1 at 100k installs
+
+
+def quality():
+    """Search's quality factor: 1.0 for a top-rated, much-installed agent, 0.6 for an unknown one.
+
+    The one definition: search ranks by it, and migration 0007 compiles it into PostgreSQL's
+    generated column `search_quality`, so changing it takes a migration that re-creates that
+    column. Greatest: a negative count must fail the table's CHECK, not the logarithm first.
+    """
+    bayes = (
+        Cast(F("rating_average"), FloatField()) * F("rating_count")
+        + Value(RATING_PRIOR * RATING_PRIOR_WEIGHT)
+    ) / (Cast(F("rating_count"), FloatField()) + Value(RATING_PRIOR_WEIGHT))
+    installs = Least(
+        Ln(Cast(Greatest(F("install_count"), Value(0)), FloatField()) + Value(1.0))
+        / Value(INSTALLS_SCALE),
+        Value(1.0),
+    )
+    return Value(0.6) + Value(0.25) * bayes / Value(5.0) + Value(0.15) * installs
 
 
 RECENT_REVIEWS = 5
