@@ -73,7 +73,6 @@ class RowCompare(Expression):
 
     def __init__(self, lhs, op: str, rhs):
         super().__init__()
-        assert op in ("<", ">")
         self.lhs, self.op, self.rhs = list(lhs), op, list(rhs)
 
     def get_source_expressions(self):

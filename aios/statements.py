@@ -135,8 +135,8 @@ class Shape:
         build = self.build
         return Shape((*self.key, *key), lambda: step(build()), self.model, **self.values, **values)
 
-    def rows(self, using: str = DEFAULT_DB_ALIAS) -> list[dict]:
-        connection = connections[using]
+    def rows(self) -> list[dict]:
+        connection = connections[DEFAULT_DB_ALIAS]
         cache_key = (connection.vendor, self.key)
         statement = _statements.get(cache_key)
         if statement is None:
