@@ -1,6 +1,5 @@
 import pytest
 from django.urls import reverse
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from marketplace import services
@@ -13,6 +12,7 @@ from tests.factories import (
     ReviewFactory,
     UserFactory,
 )
+from tests.helpers.clients import signed_in
 
 LIST = reverse("api:agent-list")
 
@@ -20,12 +20,6 @@ LIST = reverse("api:agent-list")
 @pytest.fixture
 def api():
     return APIClient()
-
-
-def signed_in(user) -> APIClient:
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.get_or_create(user=user)[0].key}")
-    return client
 
 
 def ids(response) -> list[int]:
