@@ -11,6 +11,7 @@ from tests.factories import (
     PublisherFactory,
     ReviewFactory,
     UserFactory,
+    bulk_agents,
 )
 from tests.helpers.clients import signed_in
 
@@ -178,20 +179,7 @@ def test_cursor_of_another_ordering_is_400(api, shelf):
 
 
 def test_walking_next_visits_every_agent_once_with_many_ties(api, db):
-    category = CategoryFactory()
-    publisher = PublisherFactory()
-    Agent.objects.bulk_create(
-        Agent(
-            name=f"Tied {i}",
-            slug=f"tied-{i}",
-            tagline="t",
-            category=category,
-            publisher=publisher,
-            rating_average=4.0,
-            install_count=3,
-        )
-        for i in range(230)
-    )
+    bulk_agents(230, name="Tied", rating_average=4.0, install_count=3)
     for ordering in AGENT_ORDERINGS:
         seen = walk(api, LIST, {"ordering": ordering, "page_size": 17})
         assert len(seen) == 230 == len(set(seen))

@@ -17,7 +17,7 @@ from marketplace.search import (
     search_ordering,
     suggest_query,
 )
-from tests.factories import AgentFactory, CategoryFactory, InstallationFactory
+from tests.factories import AgentFactory, CategoryFactory, InstallationFactory, bulk_agents
 
 
 @pytest.fixture
@@ -357,21 +357,9 @@ def test_a_small_catalogue_shows_exact_uncapped_facets(catalogue):
 @pytest.mark.postgres
 def test_the_candidate_scan_is_bounded_by_a_limit(db, monkeypatch):
     monkeypatch.setattr(search, "SEARCH_CANDIDATES", 40)
-    category = CategoryFactory()
-    publisher = AgentFactory().publisher
-    Agent.objects.bulk_create(
-        Agent(
-            name=f"Bulk planner {i}",
-            slug=f"bulk-planner-{i}",
-            tagline="Plans things",
-            category=category,
-            publisher=publisher,
-            install_count=i,
-        )
-        for i in range(2_000)
+    bulk_agents(
+        2_000, name="Bulk planner", tagline="Plans things", each=lambda i: {"install_count": i}
     )
-    with connection.cursor() as cur:
-        cur.execute("ANALYZE marketplace_agents")
     agents = search_agents(q="planner")
     with CaptureQueriesContext(connection) as queries:
         page = paginate_keyset(agents, ordering=("score", "desc"), cursor=None, page_size=20)
