@@ -57,14 +57,11 @@ CARD_FIELDS = (
 CARD_VALUES = tuple(
     name for name in CARD_FIELDS if name not in ("is_active", "category__id", "publisher__id")
 )
+# Columns a detail page adds to a card (the API's detail serializer lists them too).
+DETAIL_FIELDS = ("description", "version", "homepage_url", "source_url", "tags", "published_at")
 DETAIL_VALUES = (
     *CARD_VALUES,
-    "description",
-    "version",
-    "homepage_url",
-    "source_url",
-    "tags",
-    "published_at",
+    *DETAIL_FIELDS,
     *(f"ratings_{r}" for r in range(1, 6)),  # models.RATINGS: models imports this module
 )
 REVIEW_VALUES = ("id", "agent_id", "rating", "title", "body", "created_at", "updated_at")

@@ -9,7 +9,7 @@ from rest_framework import serializers
 from aios.api import fields
 from aios.pagination import PageParams
 from marketplace import filters
-from marketplace.managers import AGENT_ORDERINGS, DEFAULT_AGENT_ORDERING
+from marketplace.managers import AGENT_ORDERINGS, DEFAULT_AGENT_ORDERING, DETAIL_FIELDS
 from marketplace.models import RATINGS, Agent, Category, Installation, Review
 from marketplace.search import MAX_QUERY_LENGTH, RELEVANCE, SEARCH_ORDERINGS
 
@@ -183,12 +183,7 @@ class AgentDetailSerializer(AgentCardSerializer):
     class Meta(AgentCardSerializer.Meta):
         fields = [
             *AgentCardSerializer.Meta.fields,
-            "description",
-            "version",
-            "homepage_url",
-            "source_url",
-            "tags",
-            "published_at",
+            *DETAIL_FIELDS,
             "rating_distribution",
             "recent_reviews",
             "is_installed",
