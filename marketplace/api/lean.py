@@ -6,9 +6,7 @@ the QuerySet shapes `card_rows()`, `detail_rows()`, `rows()`: no model instances
 serializer calls. The serializers stay the schema's description of these responses.
 """
 
-import functools
-
-from django.urls import get_script_prefix, reverse
+from django.urls import reverse
 
 from aios.renderers import lean_datetimes, lean_float
 from marketplace.managers import AUTHOR_VALUES, REVIEW_VALUES
@@ -19,9 +17,8 @@ _ICON_STORAGE = Agent._meta.get_field("icon").storage
 _MARKERS = {"pk": "4611686018427387904", "slug": "0aios-marker0"}
 
 
-@functools.cache  # MEASURE_B
-def _around(name: str, kwarg: str, prefix: str) -> tuple[str, str]:
-    """The path of `name` before and after its one argument, per script prefix."""
+def _around(name: str, kwarg: str) -> tuple[str, str]:
+    """The path of `name` before and after its one argument."""
     marker = _MARKERS[kwarg]
     head, tail = reverse(name, kwargs={kwarg: marker}).split(marker)
     return head, tail
@@ -33,12 +30,11 @@ class Render:
     __slots__ = ("api_head", "api_tail", "dt", "web_head", "web_tail")
 
     def __init__(self, request):
-        # A card's URLs are head + value + tail, made once per response instead of a reverse()
-        # and a build_absolute_uri() per card: MEASURE_A
-        prefix = get_script_prefix()
-        api_head, self.api_tail = _around("api:agent-detail", "pk", prefix)
+        # Card URLs as head + value + tail, made once per response (bench.inprocess -n 100: agent
+        # list 0.062x the floor; 0.053x with reverse() and build_absolute_uri() per card).
+        api_head, self.api_tail = _around("api:agent-detail", "pk")
         self.api_head = request.build_absolute_uri(api_head)
-        self.web_head, self.web_tail = _around("agent-detail", "slug", prefix)
+        self.web_head, self.web_tail = _around("agent-detail", "slug")
         self.dt = lean_datetimes()
 
 
