@@ -4,6 +4,8 @@ Each function writes exactly what its serializer in serializers.py writes for th
 (same keys, order and values; `tests/marketplace/test_api_lean.py` pins it), from the rows of
 the QuerySet shapes `card_rows()`, `detail_rows()`, `rows()`: no model instances, no per-field
 serializer calls. The serializers stay the schema's description of these responses.
+Measured with the compiled statements (docs/lean-responses.md): agent list 0.11x -> 0.15x the
+floor, detail 0.10-0.12x -> 0.22x.
 """
 
 from django.urls import reverse
