@@ -71,9 +71,6 @@ class CircuitBreaker:
         self._last_log = float("-inf")
         self._unlogged = 0
         self._reported_down = False  # a recovery is logged only after a logged failure
-        self.failures = 0
-        self.skipped = 0
-        self.recoveries = 0
 
     @property
     def is_down(self) -> bool:
@@ -101,7 +98,6 @@ class CircuitBreaker:
                 return
             self._down = False
             self._open_until = 0.0
-            self.recoveries += 1
             report, self._reported_down = self._reported_down, False
             failed = self._unlogged
             if report:
@@ -117,7 +113,6 @@ class CircuitBreaker:
         backend_errors.labels(operation=operation).inc()
         now = time.monotonic()
         with self._lock:
-            self.failures += 1
             self._unlogged += 1
             self._down = True
             self._open_until = now + self.open_seconds
@@ -138,7 +133,6 @@ class CircuitBreaker:
             )
 
     def record_skip(self, operation: str) -> None:
-        self.skipped += 1
         backend_skipped.labels(operation=operation).inc()
 
 

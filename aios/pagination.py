@@ -73,7 +73,6 @@ class RowCompare(Expression):
 
     def __init__(self, lhs, op: str, rhs):
         super().__init__()
-        assert op in ("<", ">")
         self.lhs, self.op, self.rhs = list(lhs), op, list(rhs)
 
     def get_source_expressions(self):
@@ -159,49 +158,26 @@ def paginate_keyset(
     """
     field_name, direction, key = resolve_sort(ordering)
     field = _sort_field(queryset, field_name)
-    backwards = False
+    position, backwards = None, False
     if cursor:
         value, pk, backwards = decode_cursor(cursor, key=key, field=field)
+        position = (value, pk)
     # Walking backwards reads the reversed order from the position, then flips the rows.
     descending = (direction == "desc") != backwards
-
-    def page(queryset, position):
-        if descending:
-            queryset = queryset.order_by(F(field_name).desc(), F("pk").desc())
-        else:
-            queryset = queryset.order_by(F(field_name).asc(), F("pk").asc())
-        if position:
-            op = "<" if descending else ">"
-            queryset = queryset.filter(RowCompare([F(field_name), F("pk")], op, position))
-        return queryset[: page_size + 1]
-
-    if isinstance(queryset, Shape):  # a statement compiled once per page shape
-        step = ("page", field_name, descending, bool(cursor), page_size)
-        if cursor:
-            pk_field = queryset.model._meta.pk
-            position = [Slot("cursor_value", field), Slot("cursor_id", pk_field)]
-            shape = queryset.then(
-                step, lambda qs: page(qs, position), cursor_value=value, cursor_id=pk
-            )
-        else:
-            shape = queryset.then(step, lambda qs: page(qs, None))
-        rows = shape.rows()
-    else:
-        position = [Value(value, output_field=field), Value(pk)] if cursor else None
-        rows = list(page(queryset, position))
+    rows = _fetch(queryset, field_name, field, descending, position, page_size)
     more = len(rows) > page_size
     rows = rows[:page_size]
     if backwards:
         rows.reverse()
+    if not rows:
+        # Only reachable when rows vanished after the cursor was made: nowhere left to go.
+        return KeysetPage([], None, None)
 
     def at(row, *, back: bool) -> str:
         if isinstance(row, dict):  # a values() row: the lean read paths
             return encode_cursor(key=key, value=row[field_name], pk=row["id"], backwards=back)
         return encode_cursor(key=key, value=getattr(row, field_name), pk=row.pk, backwards=back)
 
-    if not rows:
-        # Only reachable when rows vanished after the cursor was made: nowhere left to go.
-        return KeysetPage([], None, None)
     if backwards:
         # A backwards page came from a later page, so a next page exists.
         previous_cursor = at(rows[0], back=True) if more else None
@@ -209,6 +185,32 @@ def paginate_keyset(
     next_cursor = at(rows[-1], back=False) if more else None
     previous_cursor = at(rows[0], back=True) if cursor else None
     return KeysetPage(rows, next_cursor, previous_cursor)
+
+
+def _fetch(queryset, field_name: str, field, descending: bool, position, page_size: int) -> list:
+    """`page_size + 1` rows past `position` (sort value, id), or from the start: the extra row
+    tells whether another page follows."""
+
+    def page(queryset, after):
+        if descending:
+            queryset = queryset.order_by(F(field_name).desc(), F("pk").desc())
+        else:
+            queryset = queryset.order_by(F(field_name).asc(), F("pk").asc())
+        if after:
+            op = "<" if descending else ">"
+            queryset = queryset.filter(RowCompare([F(field_name), F("pk")], op, after))
+        return queryset[: page_size + 1]
+
+    if isinstance(queryset, Shape):  # a statement compiled once per page shape
+        step = ("page", field_name, descending, position is not None, page_size)
+        if position is None:
+            return queryset.then(step, lambda qs: page(qs, None)).rows()
+        slots = [Slot("cursor_value", field), Slot("cursor_id", queryset.model._meta.pk)]
+        value, pk = position
+        shape = queryset.then(step, lambda qs: page(qs, slots), cursor_value=value, cursor_id=pk)
+        return shape.rows()
+    after = [Value(position[0], output_field=field), Value(position[1])] if position else None
+    return list(page(queryset, after))
 
 
 # --- Pages ------------------------------------------------------------------------------------

@@ -136,7 +136,6 @@ def measure_endpoint(endpoint, *, fx, slug, cached, uncached, cfg, log) -> dict:
     if naive_path:
         variants["naive"] = (cached, naive_path)
     variants["floor"] = (cached, "/floor/")
-    header_lines = [f"{k}: {v}" for k, v in headers.items()]
     result = {
         "key": endpoint.key,
         "title": endpoint.title,
@@ -147,52 +146,72 @@ def measure_endpoint(endpoint, *, fx, slug, cached, uncached, cfg, log) -> dict:
         "cold": cold(cached, path, headers, samples=cfg.cold_samples),
     }
     if not cfg.smoke:
-        # Untimed: each worker's first requests to a view pay for imports and connections.
-        for server, variant_path in variants.values():
-            wrk.run(
-                server.url(variant_path),
-                connections=cfg.connections,
-                duration=1,
-                headers=header_lines if variant_path != "/floor/" else (),
-            )
-            server.drain(settle_s=1.0)
+        _warm_workers(variants, headers, cfg)
     for connections in sorted({1, cfg.connections}):
-        runs = {name: [] for name in variants}
-        for _ in range(cfg.rounds):
-            for name, (server, variant_path) in variants.items():
-                before = None
-                if name == "ours_warm":
-                    server.get(variant_path, headers)  # fill the cache
-                    before = appmetrics.metrics_text(server)
-                run = wrk.run(
-                    server.url(variant_path),
-                    connections=connections,
-                    duration=cfg.duration,
-                    headers=header_lines if name != "floor" else (),
-                )
-                server.drain(settle_s=min(run["p99_ms"] / 1000, 2.0))
-                if before is not None:
-                    # Proof that "warm" was served from the cache (the app's own counters).
-                    counted = appmetrics.hit_rate(before, appmetrics.metrics_text(server) or "")
-                    run["cache_hit_rate"] = counted["hit_rate"] if counted else None
-                runs[name].append(run)
-        level = {}
-        for name, measured in runs.items():
-            level[name] = wrk.summarize(measured)
-            rates = [r["cache_hit_rate"] for r in measured if r.get("cache_hit_rate") is not None]
-            if rates:
-                level[name]["cache_hit_rate"] = min(rates)
-            if name != "floor":
-                pairs = zip(measured, runs["floor"], strict=True)
-                ratios = [r["rps"] / f["rps"] for r, f in pairs if f["rps"]]
-                level[name]["ratio_to_floor"] = round(median(ratios), 3) if ratios else None
-        result[f"c{connections}"] = level
+        runs = _rounds(variants, headers, connections, cfg)
+        result[f"c{connections}"] = _summarize_level(runs)
     log(
         f"  {endpoint.title}: warm p50 {result['c1']['ours_warm']['p50_ms']} ms, "
         f"{result[f'c{cfg.connections}']['ours_warm']['rps']} req/s "
         f"({result[f'c{cfg.connections}']['ours_warm']['ratio_to_floor']}x floor)"
     )
     return result
+
+
+def _header_lines(headers: dict, variant_path: str) -> list[str]:
+    """wrk's -H lines; the floor is asked without the endpoint's headers."""
+    return [f"{k}: {v}" for k, v in headers.items()] if variant_path != "/floor/" else []
+
+
+def _warm_workers(variants: dict, headers: dict, cfg) -> None:
+    """Untimed: each worker's first requests to a view pay for imports and connections."""
+    for server, variant_path in variants.values():
+        wrk.run(
+            server.url(variant_path),
+            connections=cfg.connections,
+            duration=1,
+            headers=_header_lines(headers, variant_path),
+        )
+        server.drain(settle_s=1.0)
+
+
+def _rounds(variants: dict, headers: dict, connections: int, cfg) -> dict[str, list[dict]]:
+    """cfg.rounds wrk runs of every variant, interleaved, at one width."""
+    runs = {name: [] for name in variants}
+    for _ in range(cfg.rounds):
+        for name, (server, variant_path) in variants.items():
+            before = None
+            if name == "ours_warm":
+                server.get(variant_path, headers)  # fill the cache
+                before = appmetrics.metrics_text(server)
+            run = wrk.run(
+                server.url(variant_path),
+                connections=connections,
+                duration=cfg.duration,
+                headers=_header_lines(headers, variant_path),
+            )
+            server.drain(settle_s=min(run["p99_ms"] / 1000, 2.0))
+            if before is not None:
+                # Proof that "warm" was served from the cache (the app's own counters).
+                counted = appmetrics.hit_rate(before, appmetrics.metrics_text(server) or "")
+                run["cache_hit_rate"] = counted["hit_rate"] if counted else None
+            runs[name].append(run)
+    return runs
+
+
+def _summarize_level(runs: dict[str, list[dict]]) -> dict:
+    """Each variant's summary, its lowest hit rate and its median ratio to the floor's runs."""
+    level = {}
+    for name, measured in runs.items():
+        level[name] = wrk.summarize(measured)
+        rates = [r["cache_hit_rate"] for r in measured if r.get("cache_hit_rate") is not None]
+        if rates:
+            level[name]["cache_hit_rate"] = min(rates)
+        if name != "floor":
+            pairs = zip(measured, runs["floor"], strict=True)
+            ratios = [r["rps"] / f["rps"] for r, f in pairs if f["rps"]]
+            level[name]["ratio_to_floor"] = round(median(ratios), 3) if ratios else None
+    return level
 
 
 def run_section(*, fx: Fixture, cached, uncached, cfg, log) -> dict:

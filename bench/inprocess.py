@@ -23,19 +23,31 @@ def main() -> None:
     setup_in_process("inprocess", uncached=True)
     from django.test import Client
 
-    from marketplace.models import Review
-
     from .fixture import build_fixture
 
-    fx = build_fixture()
-    client = Client(HTTP_HOST="127.0.0.1")
+    endpoints = _endpoints(Client(HTTP_HOST="127.0.0.1"), build_fixture())
+    wanted = [k for k in args.only.split(",") if k]
+    if wanted:
+        endpoints = {k: v for k, v in endpoints.items() if k == "floor" or k in wanted}
+    _warm_up(endpoints)
+    times = _timed_rounds(endpoints, args.n)
+    floor = median(times["floor"])
+    print(f"{'endpoint':20} {'median ms':>10} {'x floor req/s':>14}")
+    for key, samples in times.items():
+        m = median(samples)
+        print(f"{key:20} {m * 1000:10.3f} {floor / m:14.3f}")
+
+
+def _endpoints(client, fx) -> dict:
+    """Each endpoint's call: a read returns its response, a write (response, its undo)."""
+    from marketplace.models import Review
+
     auth = {"HTTP_AUTHORIZATION": f"Token {fx.token}"}
     # An agent the user has neither installed nor reviewed, for the writes.
-    writer = fx.user_id
     target = next(
         pk
         for pk in fx.agents_by_popularity[50:]
-        if not Review.objects.filter(user_id=writer, agent_id=pk).exists()
+        if not Review.objects.filter(user_id=fx.user_id, agent_id=pk).exists()
         and client.delete(f"/api/v1/agents/{pk}/install/", **auth).status_code == 204
     )
 
@@ -56,7 +68,7 @@ def main() -> None:
         mine = f"/api/v1/agents/{target}/reviews/mine/"
         return response, lambda: client.delete(mine, **auth)
 
-    endpoints = {
+    return {
         "floor": get("/floor/"),
         "agent_list": get(f"/api/v1/marketplace/agents/?category={fx.category_slug}"),
         "agent_detail": get(f"/api/v1/agents/{fx.agent_id}/"),
@@ -67,29 +79,31 @@ def main() -> None:
         "install": install,
         "review": review,
     }
-    wanted = [k for k in args.only.split(",") if k]
-    if wanted:
-        endpoints = {k: v for k, v in endpoints.items() if k == "floor" or k in wanted}
-    times = {key: [] for key in endpoints}
-    for key, call in endpoints.items():  # warm up, and check every endpoint answers
+
+
+def _warm_up(endpoints: dict) -> None:
+    """Five untimed calls each; stops on any endpoint that does not answer 200 or 201."""
+    for key, call in endpoints.items():
         for _ in range(5):
             result = call()
             response, undo = result if isinstance(result, tuple) else (result, None)
-            assert response.status_code in (200, 201), (key, response.status_code)
+            if response.status_code not in (200, 201):
+                raise SystemExit(f"{key} answered {response.status_code}")
             if undo:
                 undo()
-    for _ in range(args.n):
+
+
+def _timed_rounds(endpoints: dict, rounds: int) -> dict[str, list[float]]:
+    """Seconds per call, endpoint after endpoint in each round; a write's undo is not timed."""
+    times = {key: [] for key in endpoints}
+    for _ in range(rounds):
         for key, call in endpoints.items():
             start = time.perf_counter()
             result = call()
             times[key].append(time.perf_counter() - start)
             if isinstance(result, tuple):
                 result[1]()
-    floor = median(times["floor"])
-    print(f"{'endpoint':20} {'median ms':>10} {'x floor req/s':>14}")
-    for key, samples in times.items():
-        m = median(samples)
-        print(f"{key:20} {m * 1000:10.3f} {floor / m:14.3f}")
+    return times
 
 
 if __name__ == "__main__":

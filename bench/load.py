@@ -234,6 +234,30 @@ def run_section(*, fx: Fixture, server, cfg, log) -> dict:
         return skipped
 
     since = datetime.now(UTC)
+    run = _run_mix(server, cfg, log, data_file)
+    # The floor (a trivial view behind the same middleware) at the same width and length,
+    # right after the mix: the mix's throughput as a share of what this machine serves.
+    server.drain(settle_s=min(run["result"]["p99_ms"] / 1000, 2.0))
+    floor = wrk.run(
+        server.url("/floor/"), connections=cfg.load_connections, duration=cfg.load_duration
+    )
+    log(f"  floor at {cfg.load_connections} connections: {floor['rps']} req/s")
+    hit_rate = _mix_hit_rate(run)
+    undone = undo_writes(fx, since)
+    read_only = None
+    if not cfg.smoke:
+        read_only = _read_only_run(data, server, cfg, log)
+    return {
+        **_mix_figures(data, skipped, run, floor, cfg),
+        "cache": hit_rate,
+        "monitoring_snapshot": run["snapshot"],
+        "undone": undone,
+        "read_only": read_only,
+    }
+
+
+def _run_mix(server, cfg, log, data_file) -> dict:
+    """A warm-up, then the measured mix, with the app's metrics and Redis' counts either side."""
     # Warm-up with the same mix: the first minutes after a deployment (every copy cold, the
     # long tail of agents never asked for yet) are not the steady state the report measured.
     # Zipf over 10,000 agents: after 2,000 detail requests 71 % of the next ones find their
@@ -254,21 +278,25 @@ def run_section(*, fx: Fixture, server, cfg, log) -> dict:
     )
     mix_seconds = time.monotonic() - started
     log(f"  load: {result['rps']} req/s, p95 {result['p95_ms']} ms, p99 {result['p99_ms']} ms")
-    metrics_after = appmetrics.metrics_text(server)
-    keyspace_after = _redis_keyspace(cfg.redis_url)
-    snapshot = monitoring_snapshot(server)
-    # The floor (a trivial view behind the same middleware) at the same width and length,
-    # right after the mix: the mix's throughput as a share of what this machine serves.
-    server.drain(settle_s=min(result["p99_ms"] / 1000, 2.0))
-    floor = wrk.run(
-        server.url("/floor/"), connections=cfg.load_connections, duration=cfg.load_duration
-    )
-    log(f"  floor at {cfg.load_connections} connections: {floor['rps']} req/s")
+    return {
+        "warm": warm,
+        "result": result,
+        "seconds": mix_seconds,
+        "metrics": (metrics_before, appmetrics.metrics_text(server)),
+        "keyspace": (keyspace_before, _redis_keyspace(cfg.redis_url)),
+        "snapshot": monitoring_snapshot(server),
+    }
 
+
+def _mix_hit_rate(run: dict) -> dict:
+    """The app's own hit rates over the mix, or Redis' whole-server counts where it has none."""
+    result = run["result"]
+    metrics_before, metrics_after = run["metrics"]
     hit_rate = None
     if metrics_before and metrics_after:
         hit_rate = appmetrics.hit_rate(metrics_before, metrics_after)
     if hit_rate is None:
+        keyspace_before, keyspace_after = run["keyspace"]
         hits = keyspace_after[0] - keyspace_before[0]
         misses = keyspace_after[1] - keyspace_before[1]
         hit_rate = {
@@ -290,18 +318,19 @@ def run_section(*, fx: Fixture, server, cfg, log) -> dict:
         hit_rate["x_cache_header"] = "none: the app sends no X-Cache header"
     if hit_rate.get("per_namespace"):
         hit_rate["scopes"] = scope_hit_rates(hit_rate["per_namespace"], result.get("ops", {}))
+    return hit_rate
 
+
+def _mix_figures(data: dict, skipped: list, run: dict, floor: dict, cfg) -> dict:
+    """The mix's shares, throughput against the floor, latencies and errors."""
+    result = run["result"]
     answered = result["requests"]
     bad = result["s4xx"] + result["s5xx"] + result["errors_connect"] + result["errors_read"]
     bad += result["errors_write"] + result["errors_timeout"]
-    undone = undo_writes(fx, since)
-    read_only = None
-    if not cfg.smoke:
-        read_only = _read_only_run(data, server, cfg, log)
     weights = sum(op["weight"] for op in data["ops"])
     return {
         "connections": cfg.load_connections,
-        "duration_s": round(mix_seconds, 1),
+        "duration_s": round(run["seconds"], 1),
         "ops": [
             {"op": op["name"], "share": round(op["weight"] / weights, 3)} for op in data["ops"]
         ],
@@ -309,7 +338,7 @@ def run_section(*, fx: Fixture, server, cfg, log) -> dict:
             sum(op["weight"] for op in data["ops"] if op["name"] in WRITES) / weights, 3
         ),
         "skipped_ops": skipped,
-        "warmup_requests": warm["requests"],
+        "warmup_requests": run["warm"]["requests"],
         "requests": answered,
         "requests_by_op": result.get("ops", {}),
         "rps": result["rps"],
@@ -325,10 +354,6 @@ def run_section(*, fx: Fixture, server, cfg, log) -> dict:
         },
         "errors": bad,
         "error_rate": round(bad / answered, 5) if answered else None,
-        "cache": hit_rate,
-        "monitoring_snapshot": snapshot,
-        "undone": undone,
-        "read_only": read_only,
     }
 
 

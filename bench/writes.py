@@ -21,65 +21,78 @@ WRITES = (
 )
 
 
+class _Poster:
+    """wrk runs of one kind of POST, each run starting at the first pair not sent yet."""
+
+    def __init__(self, kind: str, template: str, *, fx, server):
+        self.kind, self.server = kind, server
+        users, agents = (_install_pairs if kind == "install" else _review_pairs)(fx)
+        self.pairs = len(agents)
+        op = {"name": kind, "weight": 1, "method": "POST", "path": template, "auth": True}
+        data = {
+            "seed": 7,
+            "ops": [{**op, "kind": kind}],
+            "tokens": fx.load_tokens,
+            f"{kind}_users": users,
+            f"{kind}_agents": agents,
+        }
+        SCRATCH_DIR.mkdir(parents=True, exist_ok=True)
+        self.data_file = SCRATCH_DIR / f"writes_{kind}.lua"
+        self.data_file.write_text("return " + _lua(data) + "\n")
+        self.sent = 0
+        self.statuses = {"s2xx": 0, "s3xx": 0, "s4xx": 0, "s5xx": 0}
+
+    def __call__(self, connections: int, duration: float) -> dict:
+        run = wrk.run(
+            self.server.url("/"), connections=connections, duration=duration,
+            script=wrk.MIX_LUA, script_args=[self.data_file, self.sent],
+        )  # fmt: skip
+        self.sent += run.get("ops", {}).get(self.kind, run["requests"])  # answered or not
+        for k in self.statuses:
+            self.statuses[k] += run[k]
+        self.server.drain(settle_s=min(run["p99_ms"] / 1000, 2.0))
+        return run
+
+
+def _level(post: _Poster, server, connections: int, cfg) -> dict:
+    """cfg.rounds runs of the POST and of the floor, interleaved, at one width."""
+    runs = {"ours": [], "floor": []}
+    for _ in range(cfg.rounds):
+        runs["ours"].append(post(connections, cfg.duration))
+        floor = wrk.run(server.url("/floor/"), connections=connections, duration=cfg.duration)
+        server.drain(settle_s=min(floor["p99_ms"] / 1000, 2.0))
+        runs["floor"].append(floor)
+    level = {name: wrk.summarize(measured) for name, measured in runs.items()}
+    pairs = zip(runs["ours"], runs["floor"], strict=True)
+    ratios = [o["rps"] / f["rps"] for o, f in pairs if f["rps"]]
+    level["ours"]["ratio_to_floor"] = round(median(ratios), 3) if ratios else None
+    return level
+
+
 def _measure(kind, title, template, *, fx, server, cfg, log) -> dict:
     probe = template % fx.agent_id
     if not route_exists(probe):
         return {"key": kind, "title": title, "not_measured": f"{probe} does not exist yet"}
-    users, agents = (_install_pairs if kind == "install" else _review_pairs)(fx)
-    op = {"name": kind, "weight": 1, "method": "POST", "path": template, "auth": True}
-    data = {
-        "seed": 7,
-        "ops": [{**op, "kind": kind}],
-        "tokens": fx.load_tokens,
-        f"{kind}_users": users,
-        f"{kind}_agents": agents,
-    }
-    SCRATCH_DIR.mkdir(parents=True, exist_ok=True)
-    data_file = SCRATCH_DIR / f"writes_{kind}.lua"
-    data_file.write_text("return " + _lua(data) + "\n")
-    offset = 0
-    statuses = {"s2xx": 0, "s3xx": 0, "s4xx": 0, "s5xx": 0}
-
-    def post(connections, duration):
-        nonlocal offset
-        run = wrk.run(
-            server.url("/"), connections=connections, duration=duration,
-            script=wrk.MIX_LUA, script_args=[data_file, offset],
-        )  # fmt: skip
-        offset += run.get("ops", {}).get(kind, run["requests"])  # sent, answered or not
-        for k in statuses:
-            statuses[k] += run[k]
-        server.drain(settle_s=min(run["p99_ms"] / 1000, 2.0))
-        return run
-
+    post = _Poster(kind, template, fx=fx, server=server)
     if not cfg.smoke:  # untimed: each worker's first writes pay for imports and connections
         post(cfg.connections, 1)
     result = {
         "key": kind,
         "title": title,
         "path": template.replace("%s", "{agent}"),
-        "pairs": len(agents),
+        "pairs": post.pairs,
     }
     for connections in sorted({1, cfg.connections}):
-        runs = {"ours": [], "floor": []}
-        for _ in range(cfg.rounds):
-            runs["ours"].append(post(connections, cfg.duration))
-            floor = wrk.run(server.url("/floor/"), connections=connections, duration=cfg.duration)
-            server.drain(settle_s=min(floor["p99_ms"] / 1000, 2.0))
-            runs["floor"].append(floor)
-        level = {name: wrk.summarize(measured) for name, measured in runs.items()}
-        pairs = zip(runs["ours"], runs["floor"], strict=True)
-        ratios = [o["rps"] / f["rps"] for o, f in pairs if f["rps"]]
-        level["ours"]["ratio_to_floor"] = round(median(ratios), 3) if ratios else None
-        result[f"c{connections}"] = level
-    result["statuses"] = statuses
-    result["requests_sent"] = offset
-    if offset > len(agents):
+        result[f"c{connections}"] = _level(post, server, connections, cfg)
+    result["statuses"] = post.statuses
+    result["requests_sent"] = post.sent
+    if post.sent > post.pairs:
         result["note"] = "more requests than free pairs: later ones repeated a pair"
-    n = f"c{cfg.connections}"
+    widest = f"c{cfg.connections}"
     log(
-        f"  {title}: p50 {result['c1']['ours']['p50_ms']} ms, {result[n]['ours']['rps']} req/s "
-        f"({result[n]['ours']['ratio_to_floor']}x floor), statuses {statuses}"
+        f"  {title}: p50 {result['c1']['ours']['p50_ms']} ms, "
+        f"{result[widest]['ours']['rps']} req/s "
+        f"({result[widest]['ours']['ratio_to_floor']}x floor), statuses {post.statuses}"
     )
     return result
 

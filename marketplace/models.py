@@ -4,7 +4,13 @@ from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
 
-from .managers import AgentQuerySet, CategoryQuerySet, InstallationQuerySet, ReviewQuerySet
+from .managers import (
+    AGENT_ORDERINGS,
+    AgentQuerySet,
+    CategoryQuerySet,
+    InstallationQuerySet,
+    ReviewQuerySet,
+)
 
 RATINGS = (1, 2, 3, 4, 5)
 
@@ -14,6 +20,14 @@ def rating_average(histogram) -> float:
     their number, 0.0 with none. The stored column's rule; services keeps it in SQL too."""
     count = sum(histogram)
     return sum(r * n for r, n in zip(RATINGS, histogram, strict=True)) / count if count else 0.0
+
+
+def _listing_index(ordering: str) -> models.Index:
+    """Active agents in a public ordering's (sort key, id) order: agent_active_<name>_idx."""
+    field, direction = AGENT_ORDERINGS[ordering]
+    sign = "-" if direction == "desc" else ""
+    name = f"agent_active_{ordering.lstrip('-')}_idx"
+    return models.Index(fields=[sign + field, f"{sign}id"], name=name, condition=Q(is_active=True))
 
 
 class Category(models.Model):
@@ -117,29 +131,7 @@ class Agent(models.Model):
                 condition=Q(is_active=True, is_featured=True),
             ),
             # Listings over all active agents, one per ordering: (sort key, id) for the cursor.
-            models.Index(
-                fields=["-rating_average", "-id"],
-                name="agent_active_rating_idx",
-                condition=Q(is_active=True),
-            ),
-            models.Index(
-                fields=["-install_count", "-id"],
-                name="agent_active_installs_idx",
-                condition=Q(is_active=True),
-            ),
-            models.Index(
-                fields=["-created_at", "-id"],
-                name="agent_active_created_idx",
-                condition=Q(is_active=True),
-            ),
-            models.Index(
-                fields=["-updated_at", "-id"],
-                name="agent_active_updated_idx",
-                condition=Q(is_active=True),
-            ),
-            models.Index(
-                fields=["name", "id"], name="agent_active_name_idx", condition=Q(is_active=True)
-            ),
+            *(_listing_index(ordering) for ordering in AGENT_ORDERINGS),
             # Category listing by installs (the home page's "popular in category").
             models.Index(
                 fields=["category", "-install_count", "-id"], name="agent_category_installs_idx"

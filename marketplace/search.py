@@ -12,19 +12,18 @@ backends' differences and what users can see of the bounds.
 
 import difflib
 import hashlib
-import math
 import re
 
 from django.db import connection, connections
 from django.db.models import BooleanField, Case, F, FloatField, Q, Value, When
 from django.db.models.expressions import RawSQL
-from django.db.models.functions import Cast, Greatest, Least, Ln, Lower
+from django.db.models.functions import Cast, Lower
 from django.db.models.lookups import Exact
 
 from aios import replicas, response_cache
 
 from . import caching
-from .managers import AGENT_ORDERINGS
+from .managers import AGENT_ORDERINGS, quality
 from .models import Agent, Category
 
 MAX_QUERY_LENGTH = 200
@@ -32,8 +31,6 @@ MAX_WORDS = 8
 RELEVANCE = "relevance"
 SEARCH_ORDERINGS = (RELEVANCE, *AGENT_ORDERINGS)
 EXACT_NAME_BONUS = 10.0
-RATING_PRIOR, RATING_PRIOR_WEIGHT = 3.5, 5.0
-INSTALLS_SCALE = math.log(100_001)  # log installs reaches 1 at 100k installs
 # Matches scored and paged per search, best quality first (exact names come on top of these);
 # FACET_CAP: matches counted for the facets before they read "1,000+". docs/search.md has
 # the measurements behind both.
@@ -63,21 +60,6 @@ def search_ordering(ordering: str | None):
     if ordering not in AGENT_ORDERINGS:
         raise ValueError(f"unknown ordering {ordering!r}")
     return AGENT_ORDERINGS[ordering]
-
-
-def _quality():
-    """1.0 for a top-rated, much-installed agent; 0.6 for an unknown one (PostgreSQL stores it as
-    the generated column `search_quality`, migration 0007)."""
-    bayes = (
-        Cast(F("rating_average"), FloatField()) * F("rating_count")
-        + Value(RATING_PRIOR * RATING_PRIOR_WEIGHT)
-    ) / (Cast(F("rating_count"), FloatField()) + Value(RATING_PRIOR_WEIGHT))
-    installs = Least(
-        Ln(Cast(Greatest(F("install_count"), Value(0)), FloatField()) + Value(1.0))
-        / Value(INSTALLS_SCALE),
-        Value(1.0),
-    )
-    return Value(0.6) + Value(0.25) * bayes / Value(5.0) + Value(0.15) * installs
 
 
 def _same_name(q: str):
@@ -119,7 +101,7 @@ class _AgentSQL(RawSQL):
         return f"({self.sql.replace('{agent}', agent)})", self.params
 
 
-_POSTGRES_QUALITY = "{agent}.search_quality"  # `_quality()`, stored (migration 0007)
+_POSTGRES_QUALITY = "{agent}.search_quality"  # `quality()`, stored (migration 0007)
 
 
 def _postgres_match_and_score(q: str):
@@ -170,9 +152,9 @@ def _matching(*, q: str, min_rating=None):
     if min_rating is not None:
         agents = agents.min_rating(min_rating)
     if connection.vendor == "postgresql":
-        quality = _AgentSQL(_POSTGRES_QUALITY, [], output_field=FloatField())
+        stored = _AgentSQL(_POSTGRES_QUALITY, [], output_field=FloatField())
         if not q:
-            return agents, quality, quality
+            return agents, stored, stored
         match, score = _postgres_match_and_score(q)
         # `+ 0.0` hides agent_active_quality_idx from the candidate ORDER BY: walking it, the
         # planner ran the match (trigram similarity) on ~20 rows per candidate (39 ms for
@@ -180,9 +162,9 @@ def _matching(*, q: str, min_rating=None):
         unindexed = _AgentSQL(f"{_POSTGRES_QUALITY} + 0.0", [], output_field=FloatField())
         return agents.filter(match), score, unindexed
     if not q:
-        return agents, _quality(), _quality()
+        return agents, quality(), quality()
     match, relevance = _sqlite_match_and_relevance(q)
-    return agents.filter(match), _exact_name(q) + relevance * _quality(), _quality()
+    return agents.filter(match), _exact_name(q) + relevance * quality(), quality()
 
 
 def _candidates(agents, *, quality, q: str):

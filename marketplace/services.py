@@ -73,7 +73,6 @@ def _rating_changes(*, add: int | None = None, remove: int | None = None) -> dic
     In an UPDATE every F() reads the row's old values, so the new average is computed from
     the old histogram plus the change, in the same statement that changes the histogram.
     """
-    assert add != remove, "a rating replacing itself changes nothing"
     changes = {}
     if add:
         changes[f"ratings_{add}"] = F(f"ratings_{add}") + 1

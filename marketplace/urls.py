@@ -1,20 +1,25 @@
 from django.contrib.auth import views as auth_views
-from django.urls import path
+from django.urls import include, path
 
 from aios.throttling import ThrottledLoginView
 
 from . import views
 
+# One agent's pages, under agents/<slug>/.
+agent_pages = [
+    path("", views.agent_detail, name="agent-detail"),
+    path("reviews/", views.agent_reviews, name="agent-reviews"),
+    path("install/", views.agent_install, name="agent-install"),
+    path("uninstall/", views.agent_uninstall, name="agent-uninstall"),
+    path("review/", views.review_create, name="review-create"),
+    path("review/edit/", views.review_update, name="review-update"),
+    path("review/delete/", views.review_delete, name="review-delete"),
+]
+
 urlpatterns = [
     path("", views.home, name="home"),
     path("agents/", views.agent_list, name="agent-list"),
-    path("agents/<slug:slug>/", views.agent_detail, name="agent-detail"),
-    path("agents/<slug:slug>/reviews/", views.agent_reviews, name="agent-reviews"),
-    path("agents/<slug:slug>/install/", views.agent_install, name="agent-install"),
-    path("agents/<slug:slug>/uninstall/", views.agent_uninstall, name="agent-uninstall"),
-    path("agents/<slug:slug>/review/", views.review_create, name="review-create"),
-    path("agents/<slug:slug>/review/edit/", views.review_update, name="review-update"),
-    path("agents/<slug:slug>/review/delete/", views.review_delete, name="review-delete"),
+    path("agents/<slug:slug>/", include(agent_pages)),
     path("search/", views.search, name="search"),
     path("stats/", views.stats, name="stats"),
     path("me/agents/", views.my_agents, name="my-agents"),

@@ -149,7 +149,7 @@ def stats(request):
     return render(request, "marketplace/stats.html", context)
 
 
-def _detail_context(request, agent, *, review_form=None):
+def _detail_context(agent, *, review_form=None):
     """The agent page's context; `agent` comes from for_detail().for_viewer(request.user)."""
     installed = agent.viewer_installed
     my_review = next(iter(getattr(agent, "viewer_reviews", ())), None)
@@ -179,7 +179,7 @@ def agent_detail(request, slug):
     agent = get_object_or_404(
         Agent.objects.listed().for_detail().for_viewer(request.user), slug=slug
     )
-    context = _detail_context(request, agent)
+    context = _detail_context(agent)
     return TemplateResponse(request, "marketplace/agent_detail.html", context)
 
 
@@ -253,7 +253,7 @@ def _review_form_error(request, slug, form):
     agent = get_object_or_404(
         Agent.objects.listed().for_detail().for_viewer(request.user), slug=slug
     )
-    context = _detail_context(request, agent, review_form=form)
+    context = _detail_context(agent, review_form=form)
     return render(request, "marketplace/agent_detail.html", context, status=400)
 
 

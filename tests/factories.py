@@ -1,5 +1,6 @@
 import factory
 from django.contrib.auth import get_user_model
+from django.db import connection
 from django.utils.text import slugify
 
 from knowledge.models import KnowledgeEntry
@@ -78,3 +79,23 @@ class KnowledgeEntryFactory(factory.django.DjangoModelFactory):
     content_type = KnowledgeEntry.ContentType.NOTE
     title = factory.Sequence(lambda n: f"Entry {n}")
     body = "Something worth remembering."
+
+
+def bulk_agents(count: int, *, name: str = "Bulk", each=None, **fields) -> None:
+    """`count` agents in one new category by one INSERT (factories would take seconds):
+    `fields` for all of them, `each(i)` for the i-th one's own. ANALYZEd on PostgreSQL, so
+    query plans see them."""
+    category, publisher = CategoryFactory(), PublisherFactory()
+    Agent.objects.bulk_create(
+        Agent(
+            name=f"{name} {i:05d}",
+            slug=f"{slugify(name)}-{i}",
+            category=category,
+            publisher=publisher,
+            **{"tagline": "x", **fields, **(each(i) if each else {})},
+        )
+        for i in range(count)
+    )
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(f"ANALYZE {Agent._meta.db_table}")

@@ -1,5 +1,6 @@
-"""Imports point one way: `aios` imports no app, and knowledge uses only marketplace's models
-and QuerySets (STYLE.md, "Layout"). Read from the source, so a function-level import counts."""
+"""Imports point one way: `aios` imports no app, marketplace imports nothing of knowledge, and
+knowledge uses only marketplace's models, QuerySets and demo plan (STYLE.md, "Layout"). Read
+from the source, so a function-level import counts."""
 
 import ast
 from pathlib import Path
@@ -9,8 +10,9 @@ from django.conf import settings
 
 ROOT = Path(settings.BASE_DIR)
 APPS = ("marketplace", "knowledge")
-# What knowledge may import from marketplace: its models and their QuerySets.
-MARKETPLACE_PUBLIC = ("marketplace.models", "marketplace.managers")
+# What knowledge may import from marketplace: its models, their QuerySets, and the demo data
+# set's plan and words, which knowledge's demo entries are drawn from.
+MARKETPLACE_PUBLIC = ("marketplace.models", "marketplace.managers", "marketplace.demo")
 
 
 def module_name(path: Path) -> str:
@@ -46,13 +48,15 @@ def violations(module: str, imports: set[str]) -> list[str]:
     for name in sorted(imports):
         if _within(module, "aios") and any(_within(name, app) for app in APPS):
             wrong.append(f"{module} imports {name}: aios imports no app")
+        elif _within(module, "marketplace") and _within(name, "knowledge"):
+            wrong.append(f"{module} imports {name}: knowledge depends on marketplace, not back")
         elif (
             _within(module, "knowledge")
             and _within(name, "marketplace")
             and name != "marketplace"
             and not any(_within(name, public) for public in MARKETPLACE_PUBLIC)
         ):
-            wrong.append(f"{module} imports {name}: knowledge uses marketplace's models only")
+            wrong.append(f"{module} imports {name}: knowledge uses marketplace's public parts")
     return wrong
 
 
@@ -62,7 +66,7 @@ def _sources(package: str):
             yield module_name(path), path
 
 
-@pytest.mark.parametrize("package", ["aios", "knowledge"])
+@pytest.mark.parametrize("package", ["aios", "marketplace", "knowledge"])
 def test_imports_point_one_way(package):
     wrong = []
     for module, path in _sources(package):
@@ -80,6 +84,8 @@ def test_imports_point_one_way(package):
         ("knowledge.api.views", "from marketplace.api.views import validated"),
         ("knowledge.admin", "from marketplace.admin import URL_FIELDS"),
         ("knowledge.forms", "from marketplace import filters"),
+        ("marketplace.demo.load", "from knowledge.models import KnowledgeEntry"),
+        ("marketplace.views", "def f():\n    import knowledge\n"),
     ],
 )
 def test_the_rule_catches_a_wrong_import(module, source):
@@ -93,6 +99,7 @@ def test_the_rule_catches_a_wrong_import(module, source):
         ("knowledge.forms", "from marketplace.models import Agent"),
         ("knowledge.views", "from marketplace.managers import AGENT_ORDERINGS"),
         ("knowledge.api.views", "from ..caching import own_entries\nfrom . import serializers"),
+        ("knowledge.demo", "from marketplace.demo.rows import DemoTable, register"),
     ],
 )
 def test_the_rule_lets_the_right_imports_pass(module, source):

@@ -18,41 +18,36 @@ from .serializers import KnowledgeEntrySerializer, KnowledgeFilterParams, entry_
 WRITE_ERRORS = errors(400, 401, 403, 404)
 
 
+@extend_schema(tags=["knowledge"])
 @extend_schema_view(
     list=extend_schema(
         operation_id="knowledge_entries_list",
-        tags=["knowledge"],
         summary="Your knowledge entries, most recently edited first",
         parameters=[KnowledgeFilterParams],
         responses={200: KnowledgeEntrySerializer(many=True), **errors(400, 401)},
     ),
     create=extend_schema(
         operation_id="knowledge_entry_create",
-        tags=["knowledge"],
         summary="Add a knowledge entry",
         responses={201: KnowledgeEntrySerializer, **errors(400, 401, 403)},
     ),
     retrieve=extend_schema(
         operation_id="knowledge_entry_get",
-        tags=["knowledge"],
         summary="One of your entries",
         responses={200: KnowledgeEntrySerializer, **errors(401, 404)},
     ),
     update=extend_schema(
         operation_id="knowledge_entry_replace",
-        tags=["knowledge"],
         summary="Replace one of your entries",
         responses={200: KnowledgeEntrySerializer, **WRITE_ERRORS},
     ),
     partial_update=extend_schema(
         operation_id="knowledge_entry_update",
-        tags=["knowledge"],
         summary="Change some fields of one of your entries",
         responses={200: KnowledgeEntrySerializer, **WRITE_ERRORS},
     ),
     destroy=extend_schema(
         operation_id="knowledge_entry_delete",
-        tags=["knowledge"],
         summary="Delete one of your entries",
         responses={204: None, **errors(401, 403, 404)},
     ),

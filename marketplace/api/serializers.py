@@ -1,15 +1,13 @@
 """Marketplace API shapes. Each reads only what its QuerySet method loaded; none queries."""
 
-import functools
-
-from django.urls import get_script_prefix, reverse
+from django.urls import reverse
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from aios.api import fields
 from aios.pagination import PageParams
 from marketplace import filters
-from marketplace.managers import AGENT_ORDERINGS, DEFAULT_AGENT_ORDERING
+from marketplace.managers import AGENT_ORDERINGS, DEFAULT_AGENT_ORDERING, DETAIL_FIELDS
 from marketplace.models import RATINGS, Agent, Category, Installation, Review
 from marketplace.search import MAX_QUERY_LENGTH, RELEVANCE, SEARCH_ORDERINGS
 
@@ -60,24 +58,6 @@ class PublisherRefSerializer(serializers.Serializer):
     verified = serializers.BooleanField(read_only=True)
 
 
-# Stand-ins that the <int:pk> and <slug:slug> converters accept and no path contains.
-_URL_MARKERS = {"pk": "4611686018427387904", "slug": "0aios-marker0"}
-
-
-@functools.cache
-def _url_template(name: str, kwarg: str, prefix: str) -> str:
-    """reverse(name) once per process and script prefix, as a str.format template."""
-    marker = _URL_MARKERS[kwarg]
-    path = reverse(name, kwargs={kwarg: marker})
-    return path.replace("{", "{{").replace("}", "}}").replace(marker, "{}")
-
-
-def _reversed(name: str, kwarg: str, value) -> str:
-    """reverse(name, kwargs={kwarg: value}) for an id or a slug, without matching the URL
-    pattern again for every card (reverse() took a tenth of a listing's time)."""
-    return _url_template(name, kwarg, get_script_prefix()).format(value)
-
-
 class AgentCardSerializer(serializers.ModelSerializer):
     """A card. It describes the API's cards (the schema, and what tests compare with); the
     responses render through marketplace/api/lean.py, which writes the same bytes."""
@@ -113,12 +93,12 @@ class AgentCardSerializer(serializers.ModelSerializer):
         return agent.icon.url if agent.icon else None
 
     def get_url(self, agent) -> str:
-        path = _reversed("api:agent-detail", "pk", agent.pk)
+        path = reverse("api:agent-detail", kwargs={"pk": agent.pk})
         request = self.context.get("request")
         return request.build_absolute_uri(path) if request else path
 
     def get_web_url(self, agent) -> str:
-        return _reversed("agent-detail", "slug", agent.slug)
+        return reverse("agent-detail", kwargs={"slug": agent.slug})
 
 
 class SearchResultSerializer(AgentCardSerializer):
@@ -183,12 +163,7 @@ class AgentDetailSerializer(AgentCardSerializer):
     class Meta(AgentCardSerializer.Meta):
         fields = [
             *AgentCardSerializer.Meta.fields,
-            "description",
-            "version",
-            "homepage_url",
-            "source_url",
-            "tags",
-            "published_at",
+            *DETAIL_FIELDS,
             "rating_distribution",
             "recent_reviews",
             "is_installed",

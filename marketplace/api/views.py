@@ -62,6 +62,7 @@ def no_such(model) -> Http404:
 
 # Agents as cards in a public ordering; subclasses name the agents and the parameters. (A
 # comment, not a docstring: a docstring here would become both operations' description.)
+@extend_schema(tags=["marketplace"])
 class CardListView(CachedResponseMixin, generics.ListAPIView):
     serializer_class = AgentCardSerializer  # the schema; rows render through lean.cards
     permission_classes = [AllowAny]
@@ -83,7 +84,6 @@ class CardListView(CachedResponseMixin, generics.ListAPIView):
 @extend_schema_view(
     get=extend_schema(
         operation_id="agents_list",
-        tags=["marketplace"],
         summary="Active agents as cards",
         parameters=[AgentListParams],
         responses={200: AgentCardSerializer(many=True), **errors(400)},
@@ -109,7 +109,6 @@ class AgentListView(CardListView):
 @extend_schema_view(
     get=extend_schema(
         operation_id="agents_featured",
-        tags=["marketplace"],
         summary="Featured agents as cards",
         parameters=[OrderingParams],
         responses={200: AgentCardSerializer(many=True), **errors(400)},
@@ -202,6 +201,7 @@ class AgentDetailView(CachedResponseMixin, generics.RetrieveAPIView):
         return Response(lean.detail(row, request, reviews=reviews, mine=mine))
 
 
+@extend_schema(tags=["agents"])
 class AgentSearchView(CachedResponseMixin, APIView):
     """GET with query parameters and POST with a JSON body run the same search."""
 
@@ -235,7 +235,6 @@ class AgentSearchView(CachedResponseMixin, APIView):
 
     @extend_schema(
         operation_id="agents_search",
-        tags=["agents"],
         summary="Search agents (query parameters)",
         parameters=[SearchParams],
         responses={200: SearchPageSerializer, **errors(400)},
@@ -245,7 +244,6 @@ class AgentSearchView(CachedResponseMixin, APIView):
 
     @extend_schema(
         operation_id="agents_search_post",
-        tags=["agents"],
         summary="Search agents (JSON body with the same keys as GET)",
         request=SearchParams,
         responses={200: SearchPageSerializer, **errors(400, 403)},
@@ -257,13 +255,13 @@ class AgentSearchView(CachedResponseMixin, APIView):
 # --- Installations ----------------------------------------------------------------------------
 
 
+@extend_schema(tags=["installations"])
 class InstallView(APIView):
     permission_classes = [IsAuthenticated]
     renderer_classes = lean_renderers()
 
     @extend_schema(
         operation_id="agent_install",
-        tags=["installations"],
         summary="Install an agent (idempotent)",
         request=None,
         responses={
@@ -285,7 +283,6 @@ class InstallView(APIView):
 
     @extend_schema(
         operation_id="agent_uninstall",
-        tags=["installations"],
         summary="Uninstall an agent (idempotent: 204 also when it was not installed)",
         request=None,
         responses={204: None, **errors(401, 403, 404)},
@@ -330,6 +327,7 @@ class MyInstallationListView(CachedResponseMixin, generics.ListAPIView):
 # --- Reviews ----------------------------------------------------------------------------------
 
 
+@extend_schema(tags=["reviews"])
 class AgentReviewListView(CachedResponseMixin, generics.ListAPIView):
     cache_policies = {"get": CachePolicy("agent:{pk}", ttl=caching.DETAIL_TTL)}
     serializer_class = ReviewSerializer  # the schema; rows render through lean.reviews
@@ -352,7 +350,6 @@ class AgentReviewListView(CachedResponseMixin, generics.ListAPIView):
 
     @extend_schema(
         operation_id="agent_reviews_list",
-        tags=["reviews"],
         summary="An agent's visible reviews, latest first",
         responses={200: ReviewSerializer(many=True), **errors(400, 404)},
     )
@@ -363,7 +360,6 @@ class AgentReviewListView(CachedResponseMixin, generics.ListAPIView):
 
     @extend_schema(
         operation_id="agent_review_create",
-        tags=["reviews"],
         summary="Review an agent (one review per user)",
         request=ReviewWriteSerializer,
         responses={201: ReviewSerializer, **errors(400, 401, 403, 404, 409)},
@@ -383,6 +379,7 @@ class AgentReviewListView(CachedResponseMixin, generics.ListAPIView):
         return Response(body, status=status.HTTP_201_CREATED)
 
 
+@extend_schema(tags=["reviews"])
 class MyReviewView(CachedResponseMixin, APIView):
     cache_policies = {
         "get": CachePolicy("user", ttl=caching.USER_TTL, per_user=True, depends_on=["agent:{pk}"])
@@ -412,7 +409,6 @@ class MyReviewView(CachedResponseMixin, APIView):
 
     @extend_schema(
         operation_id="my_review_get",
-        tags=["reviews"],
         summary="Your review of an agent",
         responses={200: ReviewSerializer, **errors(401, 404)},
     )
@@ -421,7 +417,6 @@ class MyReviewView(CachedResponseMixin, APIView):
 
     @extend_schema(
         operation_id="my_review_replace",
-        tags=["reviews"],
         summary="Replace your review (title and body default to empty)",
         request=ReviewWriteSerializer,
         responses={200: ReviewSerializer, **errors(400, 401, 403, 404)},
@@ -431,7 +426,6 @@ class MyReviewView(CachedResponseMixin, APIView):
 
     @extend_schema(
         operation_id="my_review_update",
-        tags=["reviews"],
         summary="Change some fields of your review",
         request=ReviewPatchSerializer,
         responses={200: ReviewSerializer, **errors(400, 401, 403, 404)},
@@ -441,7 +435,6 @@ class MyReviewView(CachedResponseMixin, APIView):
 
     @extend_schema(
         operation_id="my_review_delete",
-        tags=["reviews"],
         summary="Delete your review",
         request=None,
         responses={204: None, **errors(401, 403, 404)},

@@ -9,16 +9,20 @@ from django.core.management.base import CommandError
 from django.db import connection
 
 from aios.bulk_load import BulkLoader, empty_tables, next_id
-from knowledge.models import KnowledgeEntry
 from marketplace.demo.plan import DEMO_EMAIL_DOMAIN, Shape, make_plan
-from marketplace.demo.rows import tables
+from marketplace.demo.rows import other_tables, tables
 from marketplace.models import Agent, Category, CategoryStats, Installation, Publisher, Review
 
 User = get_user_model()
 
 # In deletion order. CategoryStats is written by triggers as the agents are loaded (one
 # aggregate per COPY on PostgreSQL); it is emptied with them, before the categories it points at.
-SEEDED_MODELS = (KnowledgeEntry, Review, Installation, Agent, CategoryStats, Publisher, Category)
+MARKETPLACE_MODELS = (Review, Installation, Agent, CategoryStats, Publisher, Category)
+
+
+def seeded_models() -> tuple:
+    """Every seeded model in deletion order: other apps' tables point at ours, so they go first."""
+    return (*(table.model for table in other_tables()), *MARKETPLACE_MODELS)
 
 
 def load_demo(shape: Shape, seed: int, *, loader: BulkLoader, taken: set[str]) -> None:
@@ -33,15 +37,16 @@ def load_demo(shape: Shape, seed: int, *, loader: BulkLoader, taken: set[str]) -
         "agent": next_id(Agent),
         "installation": next_id(Installation),
         "review": next_id(Review),
-        "knowledge": next_id(KnowledgeEntry),
+        **{table.label: next_id(table.model) for table in other_tables()},
     }
     plan = make_plan(
         shape, seed, first_ids=first_ids, admin="admin" not in taken, demo="demo" not in taken
     )
-    with loader.indexes_rebuilt_after(SEEDED_MODELS):
+    seeded = seeded_models()
+    with loader.indexes_rebuilt_after(seeded):
         for label, model, rows, total in tables(plan):
             loader.load(label, model, rows, total=total)
-    loader.finish([User, *SEEDED_MODELS])
+    loader.finish([User, *seeded])
 
 
 def taken_usernames() -> set[str]:
@@ -57,17 +62,18 @@ def taken_usernames() -> set[str]:
 
 
 def delete_demo_data() -> None:
-    """Empty the marketplace and knowledge tables and delete the demo users.
+    """Empty the seeded tables (the marketplace's and other apps') and delete the demo users.
 
     Raw statements, not QuerySet.delete(): the user-delete signals recount agents per
     user, which at bench scale would take hours.
     """
-    empty_tables(SEEDED_MODELS)
+    seeded = seeded_models()
+    empty_tables(seeded)
     demo_users = User.objects.filter(email__endswith=f"@{DEMO_EMAIL_DOMAIN}").values("pk")
     # Rows of other apps that point at demo users (tokens, admin log, groups) go first.
     for relation in User._meta.related_objects:
         related = relation.related_model
-        if related in SEEDED_MODELS:
+        if related in seeded:
             continue
         if relation.many_to_many:
             through = relation.through

@@ -3,7 +3,7 @@
 Per-agent counters (installs, rating histogram, count, average) are planned before any row is
 written and stored with the agents, so they match the rows without a recount pass. Only
 per-agent and per-user plans are held (a few numbers each), so memory stays bounded at any
-scale; rows.py streams the installations, reviews and knowledge entries.
+scale; rows.py streams the installations and reviews (and knowledge/demo.py the entries).
 """
 
 import bisect
@@ -42,7 +42,7 @@ class Shape:
     users: int  # including the `admin` and `demo` accounts
     installations: int
     reviews: int
-    knowledge: int
+    knowledge: int  # entries knowledge/demo.py adds
     publishers: int
 
 

@@ -3,21 +3,20 @@
 A row is a tuple with a value for every column of its model, in field order
 (`aios.bulk_load.columns_of`), explicit id first. Installations and reviews are drawn from one
 random stream per agent, so the review pass replays an agent's installers instead of keeping a
-million of them in memory; knowledge entries have a stream of their own.
+million of them in memory. Other apps add tables of their own (`register`: knowledge/demo.py).
 """
 
-import bisect
-import itertools
 import json
 import random
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.hashers import make_password
 from django.db.models import Model
+from django.utils.module_loading import autodiscover_modules
 from django.utils.text import slugify
 
-from knowledge.models import KnowledgeEntry
 from marketplace.demo import vocabulary
 from marketplace.demo.plan import (
     ADMIN_PASSWORD,
@@ -28,6 +27,7 @@ from marketplace.demo.plan import (
     SPAN,
     AgentPlan,
     Plan,
+    Shape,
     between,
     datetime_at,
 )
@@ -35,7 +35,29 @@ from marketplace.models import Agent, Category, Installation, Publisher, Review,
 
 User = get_user_model()
 
-KNOWLEDGE_TYPES = (("note", 35), ("document", 15), ("link", 25), ("snippet", 15), ("faq", 10))
+
+@dataclass(frozen=True)
+class DemoTable:
+    """Another app's demo table: rows drawn from the same plan, loaded after the marketplace's."""
+
+    label: str  # also its key in plan.first, the table's first id
+    model: type[Model]
+    rows: Callable[[Plan], Iterator[tuple]]
+    count: Callable[[Shape], int]
+
+
+_OTHER_TABLES: dict[str, DemoTable] = {}
+
+
+def register(table: DemoTable) -> None:
+    """Called by an app's `demo` module; marketplace imports no other app."""
+    _OTHER_TABLES[table.label] = table
+
+
+def other_tables() -> list[DemoTable]:
+    """The tables every installed app's `demo` module registers, in registration order."""
+    autodiscover_modules("demo")
+    return list(_OTHER_TABLES.values())
 
 
 def tables(plan: Plan) -> list[tuple[str, type[Model], Iterator[tuple], int]]:
@@ -53,7 +75,8 @@ def tables(plan: Plan) -> list[tuple[str, type[Model], Iterator[tuple], int]]:
         ("agents", Agent, agent_rows(plan), shape.agents),
         ("installations", Installation, installation_rows(plan), shape.installations),
         ("reviews", Review, review_rows(plan), shape.reviews),
-        ("knowledge", KnowledgeEntry, knowledge_rows(plan), shape.knowledge),
+    ] + [
+        (table.label, table.model, table.rows(plan), table.count(shape)) for table in other_tables()
     ]
 
 
@@ -250,76 +273,5 @@ def _review_text(rng: random.Random, vocab, rating: int) -> tuple[str, str]:
     return title, body
 
 
-def knowledge_rows(plan: Plan) -> Iterator[tuple]:
-    rng = random.Random(f"{plan.seed}:knowledge")
-    types = [name for name, _ in KNOWLEDGE_TYPES]
-    type_cum = list(itertools.accumulate(share for _, share in KNOWLEDGE_TYPES))
-    first_user = plan.first["user"] + 2
-    for k in range(plan.shape.knowledge):
-        if plan.with_demo and k < 3 * len(types):
-            user, joined, content_type = plan.demo_id, ANCHOR - SPAN, types[k % len(types)]
-        else:
-            # Activity is skewed too: a few users keep most of the entries.
-            j = int(plan.generated_users * rng.random() ** 2)
-            user, joined = first_user + j, plan.joined[j]
-            content_type = types[bisect.bisect(type_cum, rng.random() * type_cum[-1])]
-        agent, vocab, agent_name = _knowledge_agent(rng, plan)
-        topic = rng.choice(vocab.topics + vocab.objects)
-        title = rng.choice(vocabulary.KNOWLEDGE_TITLES[content_type])
-        title = title.format(topic=topic, Topic=_capitalised(topic))
-        source = ""
-        if content_type == "link" or (content_type == "document" and rng.random() < 0.4):
-            source = (
-                f"https://{rng.choice(vocabulary.LINK_HOSTS)}/"
-                f"{rng.choice(vocabulary.LINK_PATHS)}/{slugify(topic)}"
-            )
-        body = _knowledge_body(rng, content_type, topic, vocab, agent_name)
-        tags = rng.sample(vocab.tags, int(rng.random() * 4))
-        created = between(rng, joined, ANCHOR - 60)
-        updated = created if rng.random() < 0.7 else between(rng, created, ANCHOR)
-        yield (
-            plan.first["knowledge"] + k,
-            user,
-            content_type,
-            title,
-            body,
-            source,
-            agent,
-            json.dumps(tags),
-            datetime_at(created),
-            datetime_at(updated),
-        )
-
-
-def _knowledge_agent(rng: random.Random, plan: Plan) -> tuple:
-    """(agent id or None, vocabulary, agent name) of an entry: three in ten are about an agent,
-    drawn by popularity, the others about a category's topics."""
-    if rng.random() < 0.3:
-        index = bisect.bisect(plan.agent_cum_weights, rng.random() * plan.agent_cum_weights[-1])
-        index = min(index, len(plan.agents) - 1)
-        agent = plan.agents[index]
-        return plan.first["agent"] + index, vocabulary.CATEGORIES[agent.category], agent.name
-    return None, rng.choice(vocabulary.CATEGORIES), "an agent"
-
-
-def _knowledge_body(rng: random.Random, content_type: str, topic: str, vocab, agent_name) -> str:
-    words = {"topic": topic, "integration": rng.choice(vocab.integrations), "agent": agent_name}
-    sentences = [s.format(**words) for s in rng.sample(vocabulary.NOTE_SENTENCES, 3)]
-    if content_type == "note":
-        return " ".join(sentences)
-    if content_type == "document":
-        features = rng.sample(vocab.features, 3)
-        return (
-            f"# {_capitalised(topic)}\n\n{sentences[0]} {sentences[1]}\n\n## Checklist\n\n"
-            + "".join(f"- {f}\n" for f in features)
-            + f"\n## Notes\n\n{sentences[2]}\n"
-        )
-    if content_type == "link":
-        return f"Bookmarked for {topic}. {sentences[0]}"
-    if content_type == "snippet":
-        return f"Used when working on {topic}.\n\n{rng.choice(vocabulary.SNIPPETS)}\n"
-    return f"**Q:** How should I approach {topic}?\n\n**A:** {sentences[0]} {sentences[1]}"
-
-
-def _capitalised(text: str) -> str:
+def capitalised(text: str) -> str:
     return text[:1].upper() + text[1:]

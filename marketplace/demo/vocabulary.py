@@ -1,4 +1,4 @@
-"""Words for the demo data set: categories, names, taglines, reviews, knowledge entries.
+"""Words for the demo data set: categories, names, taglines, reviews.
 
 Every agent's name, tagline, description and tags come from its category's vocabulary, so a
 search for "translate" finds the translation agents and a search for "invoice" the finance ones.
@@ -862,31 +862,3 @@ REVIEW_SENTENCES = {
         "I went back to doing it by hand.",
     ),
 }
-
-# --- Knowledge entries --------------------------------------------------------------------
-
-KNOWLEDGE_TITLES = {
-    "note": ("Notes on {topic}", "{topic}: what I learned", "Quick note about {topic}"),
-    "document": ("{Topic} guide", "How we handle {topic}", "{Topic}: team handbook"),
-    "link": ("{Topic} reference", "Good read on {topic}", "Official docs: {topic}"),
-    "snippet": ("Snippet: {topic}", "{Topic} one-liner", "Script for {topic}"),
-    "faq": ("How do I get started with {topic}?", "What is the best way to do {topic}?"),
-}
-NOTE_SENTENCES = (
-    "Keep {topic} simple at first and add detail only when it pays off.",
-    "The {integration} export is the easiest way to get data in.",
-    "Ask {agent} for a first draft, then edit by hand.",
-    "Check the output against the original before sharing it.",
-    "Write down what worked so the team does not relearn it.",
-    "Review this list every Friday.",
-)
-SNIPPETS = (
-    "```python\nfor row in rows:\n    if row.get('status') == 'done':\n"
-    "        print(row['id'])\n```",
-    "```sql\nSELECT category, count(*) FROM items GROUP BY category ORDER BY 2 DESC;\n```",
-    "```bash\nfind . -name '*.csv' -mtime -7 | xargs wc -l\n```",
-    "```python\nimport json\n\nwith open('export.json') as f:\n    data = json.load(f)\n```",
-    "```javascript\nconst total = items.reduce((sum, item) => sum + item.amount, 0);\n```",
-)
-LINK_PATHS = ("docs", "guides", "blog", "handbook", "reference", "learn")
-LINK_HOSTS = ("docs.example.com", "example.org", "learn.example.net", "wiki.example.com")

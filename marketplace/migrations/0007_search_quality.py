@@ -1,29 +1,23 @@
 """PostgreSQL-only: a stored quality key, so search ranks a bounded candidate set.
 
-- `search_quality`: a stored generated column, the quality factor of marketplace.search
-  (`_quality()`: Bayesian rating and log installs). Generated, so every write path (services,
-  admin, COPY, raw SQL) keeps it current. A test pins it to `_quality()` row for row;
-  adding it rewrites the table once;
+- `search_quality`: a stored generated column, compiled from `marketplace.managers.quality()`
+  (Bayesian rating and log installs). Generated, so every write path (services, admin, COPY,
+  raw SQL) keeps it current; adding it rewrites the table once;
 - `agent_active_quality_idx` on (search_quality, id) of listed agents: search takes its
   candidates (and a blank search its page) in this order;
 - `agent_active_lname_idx` on lower(name) of listed agents: exact-name candidates, which
   search always adds, are one index lookup.
 
-SQLite skips every step and computes `_quality()` in its queries.
+SQLite skips every step and computes `quality()` in its queries.
 """
 
 from django.db import migrations
+from django.db.models.sql import Query
 
-# `marketplace.search._quality()` in SQL, frozen here as migrations are. GREATEST: a negative
-# count must fail the table's CHECK constraint, not the logarithm first.
-QUALITY_SQL = (
-    "0.6 + 0.25 * ((rating_average * rating_count + 17.5) / (rating_count::float8 + 5.0)) / 5.0"
-    " + 0.15 * LEAST(LN(GREATEST(install_count, 0)::float8 + 1.0) / 11.51293546492023, 1.0)"
-)
+# The formula's one definition; managers imports no model, so it is safe to import here.
+from marketplace.managers import quality
 
-FORWARDS = [
-    "ALTER TABLE marketplace_agents ADD COLUMN IF NOT EXISTS search_quality float8"
-    f" GENERATED ALWAYS AS ({QUALITY_SQL}) STORED",
+INDEXES = [
     "CREATE INDEX IF NOT EXISTS agent_active_quality_idx"
     " ON marketplace_agents (search_quality DESC, id DESC) WHERE is_active",
     "CREATE INDEX IF NOT EXISTS agent_active_lname_idx"
@@ -38,10 +32,23 @@ BACKWARDS = [
 ]
 
 
+def quality_sql(model, connection) -> tuple[str, list]:
+    """`quality()` as SQL over `model`'s bare column names, as a generated column needs."""
+    query = Query(model, alias_cols=False)
+    expression = quality().resolve_expression(query, allow_joins=False)
+    return query.get_compiler(connection=connection).compile(expression)
+
+
 def forwards(apps, schema_editor):
     if schema_editor.connection.vendor != "postgresql":
         return
-    for statement in FORWARDS:
+    sql, params = quality_sql(apps.get_model("marketplace", "Agent"), schema_editor.connection)
+    schema_editor.execute(
+        "ALTER TABLE marketplace_agents ADD COLUMN IF NOT EXISTS search_quality float8"
+        f" GENERATED ALWAYS AS ({sql}) STORED",
+        params,
+    )
+    for statement in INDEXES:
         schema_editor.execute(statement)
 
 

@@ -21,6 +21,7 @@ from rest_framework.authtoken.models import Token
 
 from aios import redis_ha, response_cache
 from tests.factories import AgentFactory, UserFactory
+from tests.helpers.clients import token_client
 from tests.helpers.clock import skip_ahead
 
 pytestmark = pytest.mark.django_db
@@ -159,11 +160,7 @@ def test_a_revoked_token_never_reads_a_shared_copy(agents, django_capture_on_com
 
 
 def test_a_signed_in_copy_is_only_ever_its_own_credentials(agents):
-    alice, bob = UserFactory(username="alice"), UserFactory(username="bob")
-    clients = {}
-    for user in (alice, bob):
-        token = Token.objects.create(user=user)
-        clients[user.username] = Client(HTTP_AUTHORIZATION=f"Token {token.key}")
+    clients = {name: token_client(UserFactory(username=name)) for name in ("alice", "bob")}
     url = "/api/v1/me/installations/"
     for _ in range(3):
         clients["alice"].get(url)
@@ -341,9 +338,7 @@ def test_a_new_redis_master_empties_the_near_copy_and_drops_reads_in_flight(
 def test_an_install_keeps_the_writers_knowledge_warm_and_refreshes_their_installations(
     agents, django_capture_on_commit_callbacks
 ):
-    user = UserFactory()
-    token = Token.objects.create(user=user)
-    client = Client(HTTP_AUTHORIZATION=f"Token {token.key}")
+    client = token_client(UserFactory())
     for url in ("/api/v1/knowledge/entries/", "/api/v1/me/installations/"):
         for _ in range(3):
             client.get(url)

@@ -11,7 +11,7 @@ from aios.pagination import (
 )
 from marketplace.managers import AGENT_ORDERINGS
 from marketplace.models import Agent
-from tests.factories import AgentFactory, CategoryFactory, PublisherFactory
+from tests.factories import AgentFactory, CategoryFactory, PublisherFactory, bulk_agents
 
 TOP_RATED = AGENT_ORDERINGS["-rating"]
 
@@ -149,28 +149,10 @@ def test_unknown_ordering_is_a_value_error(db):
         )
 
 
-def _bulk_agents(fields, count=3000):
-    """`count` agents in one category, `fields(i)` giving each one's own values; analyzed."""
-    category, publisher = CategoryFactory(), PublisherFactory()
-    Agent.objects.bulk_create(
-        Agent(
-            name=f"Bulk {i:05d}",
-            slug=f"bulk-{i}",
-            tagline="x",
-            category=category,
-            publisher=publisher,
-            **fields(i),
-        )
-        for i in range(count)
-    )
-    with connection.cursor() as cur:
-        cur.execute("ANALYZE marketplace_agents")
-
-
 @pytest.mark.postgres
 @pytest.mark.parametrize("ordering", list(AGENT_ORDERINGS.values()))
 def test_deep_page_uses_an_index_range_and_no_offset(db, ordering):
-    _bulk_agents(lambda i: {"rating_average": (i % 5) + 0.5, "install_count": i % 50})
+    bulk_agents(3000, each=lambda i: {"rating_average": (i % 5) + 0.5, "install_count": i % 50})
     queryset = Agent.objects.listed().for_cards()
     cursor = None
     for _ in range(40):  # 40 pages deep
@@ -209,7 +191,7 @@ def test_drf_pagination_defaults_to_newest_id_first_and_renders_links(tied_agent
 
 @pytest.mark.postgres
 def test_the_featured_first_page_reads_its_index_in_order(db):
-    _bulk_agents(lambda i: {"rating_average": (i % 50) / 10, "is_featured": i % 10 == 0})
+    bulk_agents(3000, each=lambda i: {"rating_average": (i % 50) / 10, "is_featured": i % 10 == 0})
     with CaptureQueriesContext(connection) as queries:
         paginate_keyset(
             Agent.objects.featured().for_cards(), ordering=TOP_RATED, cursor=None, page_size=20

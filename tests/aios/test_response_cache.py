@@ -33,7 +33,8 @@ from aios import response_cache
 from aios.response_cache import CachedResponseMixin, CachePolicy
 from marketplace import caching, services
 from marketplace.models import Agent, Installation
-from tests.factories import AgentFactory, CategoryFactory, PublisherFactory, UserFactory
+from tests.factories import AgentFactory, CategoryFactory, PublisherFactory
+from tests.helpers.clients import session_client, token_client
 from tests.helpers.clock import skip_ahead
 
 pytestmark = [pytest.mark.urls(__name__), pytest.mark.django_db(transaction=False)]
@@ -189,27 +190,6 @@ def agents(db):
     ]
 
 
-@pytest.fixture
-def alice(db):
-    return UserFactory(username="alice")
-
-
-@pytest.fixture
-def bob(db):
-    return UserFactory(username="bob")
-
-
-def token_client(user) -> Client:
-    token, _ = Token.objects.get_or_create(user=user)
-    return Client(HTTP_AUTHORIZATION=f"Token {token.key}")
-
-
-def session_client(user) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
-
-
 def warm(client, url, times=2, **extra):
     """A signed-in copy is stored on the second request (the first learns whose it is)."""
     for _ in range(times):
@@ -237,10 +217,10 @@ def test_warm_anonymous_hit_runs_no_query(client, agents, django_assert_num_quer
 
 @pytest.mark.parametrize("make_client", [token_client, session_client], ids=["token", "session"])
 def test_warm_signed_in_hit_runs_no_query_not_even_auth(
-    make_client, alice, agents, django_assert_num_queries
+    make_client, user, agents, django_assert_num_queries
 ):
-    services.install_agent(user=alice, agent=agents[0])
-    client = make_client(alice)
+    services.install_agent(user=user, agent=agents[0])
+    client = make_client(user)
     warm(client, "/api/me/installations/")
     calls = CALLS["mine"]
     with django_assert_num_queries(0):
@@ -250,8 +230,8 @@ def test_warm_signed_in_hit_runs_no_query_not_even_auth(
     assert CALLS["mine"] == calls
 
 
-def test_first_signed_in_request_is_not_trusted_until_the_user_is_known(alice, agents):
-    client = token_client(alice)
+def test_first_signed_in_request_is_not_trusted_until_the_user_is_known(user, agents):
+    client = token_client(user)
     client.get("/api/me/installations/")
     client.get("/api/me/installations/")
     assert CALLS["mine"] == 2  # 1st: whose copy it is unknown beforehand; 2nd: stored
@@ -278,12 +258,12 @@ def test_query_string_order_does_not_split_the_cache(client, agents):
 
 
 def test_listing_is_fresh_after_an_install(
-    client, alice, agents, django_capture_on_commit_callbacks
+    client, user, agents, django_capture_on_commit_callbacks
 ):
     before = client.get("/agents/").json()["results"]
     assert {row["installs"] for row in before} == {0}
     with django_capture_on_commit_callbacks(execute=True):
-        services.install_agent(user=alice, agent=agents[1])
+        services.install_agent(user=user, agent=agents[1])
     after = client.get("/agents/").json()["results"]
     assert after[0] == {"slug": agents[1].slug, "installs": 1, "cat": "Writing"}
     assert CALLS["list"] == 2
@@ -309,19 +289,19 @@ def test_signed_in_copies_false_needs_per_user():
 
 
 def test_writers_own_data_and_detail_are_fresh_after_install_and_uninstall(
-    alice, agents, django_capture_on_commit_callbacks
+    user, agents, django_capture_on_commit_callbacks
 ):
-    client = token_client(alice)
+    client = token_client(user)
     agent = agents[2]
     url = f"/api/agents/{agent.pk}/"
     assert warm(client, url).json() == {"id": agent.pk, "installs": 0, "is_installed": False}
     assert warm(client, "/api/me/installations/").json()["agents"] == []
     with django_capture_on_commit_callbacks(execute=True):
-        services.install_agent(user=alice, agent=agent)
+        services.install_agent(user=user, agent=agent)
     assert client.get(url).json() == {"id": agent.pk, "installs": 1, "is_installed": True}
     assert client.get("/api/me/installations/").json()["agents"] == [agent.slug]
     with django_capture_on_commit_callbacks(execute=True):
-        services.uninstall_agent(user=alice, agent=agent)
+        services.uninstall_agent(user=user, agent=agent)
     assert client.get(url).json()["is_installed"] is False
     assert client.get("/api/me/installations/").json()["agents"] == []
 
@@ -387,11 +367,11 @@ def test_forget_all_retires_everything(client, agents):
 
 @pytest.mark.parametrize("make_client", [token_client, session_client], ids=["token", "session"])
 def test_users_and_visitors_never_see_each_others_data_on_warm_caches(
-    make_client, alice, bob, agents, client
+    make_client, user, other_user, agents, client
 ):
-    services.install_agent(user=alice, agent=agents[0])
-    services.install_agent(user=bob, agent=agents[1])
-    as_alice, as_bob = make_client(alice), make_client(bob)
+    services.install_agent(user=user, agent=agents[0])
+    services.install_agent(user=other_user, agent=agents[1])
+    as_alice, as_bob = make_client(user), make_client(other_user)
     url = f"/api/agents/{agents[0].pk}/"
     for _ in range(3):  # warm every copy, then read them again
         assert as_alice.get("/api/me/installations/").json() == {
@@ -410,8 +390,8 @@ def test_users_and_visitors_never_see_each_others_data_on_warm_caches(
     assert CALLS["api-detail"] == 5  # the same, plus one anonymous copy
 
 
-def test_pages_naming_the_user_are_per_user_on_warm_caches(alice, bob, agents, client):
-    as_alice, as_bob = session_client(alice), session_client(bob)
+def test_pages_naming_the_user_are_per_user_on_warm_caches(user, other_user, agents, client):
+    as_alice, as_bob = session_client(user), session_client(other_user)
     for _ in range(3):
         assert "Hello alice" in body(as_alice.get("/home/"))
         assert "Hello bob" in body(as_bob.get("/home/"))
@@ -419,8 +399,8 @@ def test_pages_naming_the_user_are_per_user_on_warm_caches(alice, bob, agents, c
     assert CALLS["home"] == 5  # one anonymous copy; two requests per signed-in copy
 
 
-def test_a_page_answering_a_signed_in_request_is_not_shared(client, alice, agents):
-    session_client(alice).get("/shared/")
+def test_a_page_answering_a_signed_in_request_is_not_shared(client, user, agents):
+    session_client(user).get("/shared/")
     client.get("/shared/")
     assert CALLS["shared"] == 2  # the signed-in answer was not stored for everyone
     client.get("/shared/")
@@ -433,8 +413,8 @@ def test_a_page_with_a_csrf_token_is_never_shared(client, db):
     assert CALLS["form"] == 3
 
 
-def test_a_signed_in_page_with_a_csrf_token_is_that_users_own_copy(alice, bob, db):
-    as_alice, as_bob = session_client(alice), session_client(bob)
+def test_a_signed_in_page_with_a_csrf_token_is_that_users_own_copy(user, other_user, db):
+    as_alice, as_bob = session_client(user), session_client(other_user)
     tokens = {}
     for name, c in (("alice", as_alice), ("bob", as_bob)):
         for _ in range(4):
@@ -454,28 +434,28 @@ def test_a_response_that_sets_a_cookie_is_not_stored(client, db):
 
 
 def test_a_deleted_token_stops_reading_its_users_copy(
-    alice, agents, django_capture_on_commit_callbacks
+    user, agents, django_capture_on_commit_callbacks
 ):
-    client = token_client(alice)
+    client = token_client(user)
     warm(client, "/api/me/installations/")
     with django_capture_on_commit_callbacks(execute=True):
-        Token.objects.filter(user=alice).delete()
+        Token.objects.filter(user=user).delete()
     assert client.get("/api/me/installations/").status_code == 401
 
 
 def test_a_password_change_stops_old_sessions_reading_the_copy(
-    alice, agents, django_capture_on_commit_callbacks
+    user, agents, django_capture_on_commit_callbacks
 ):
-    client = session_client(alice)
+    client = session_client(user)
     warm(client, "/api/me/installations/")
-    alice.set_password("a whole new password")
+    user.set_password("a whole new password")
     with django_capture_on_commit_callbacks(execute=True):
-        alice.save()
+        user.save()
     assert client.get("/api/me/installations/").status_code in (401, 403)
 
 
-def test_logging_out_retires_the_users_copies(alice, agents, django_capture_on_commit_callbacks):
-    client = session_client(alice)
+def test_logging_out_retires_the_users_copies(user, agents, django_capture_on_commit_callbacks):
+    client = session_client(user)
     warm(client, "/api/me/installations/")
     cookie = client.cookies["sessionid"].value
     with django_capture_on_commit_callbacks(execute=True):
@@ -494,8 +474,8 @@ def test_anonymous_copies_are_public_for_a_minute_and_vary_on_credentials(client
         assert {"Cookie", "Authorization"} <= vary
 
 
-def test_signed_in_copies_are_private_and_drf_ones_vary_on_accept(alice, agents):
-    client = token_client(alice)
+def test_signed_in_copies_are_private_and_drf_ones_vary_on_accept(user, agents):
+    client = token_client(user)
     for response in (client.get("/api/me/installations/"), warm(client, "/api/me/installations/")):
         assert response["Cache-Control"] == "private, max-age=0, must-revalidate"
         vary = {v.strip() for v in response["Vary"].split(",")}
@@ -503,7 +483,7 @@ def test_signed_in_copies_are_private_and_drf_ones_vary_on_accept(alice, agents)
 
 
 def test_etag_gives_304_without_a_query_and_changes_after_a_write(
-    client, alice, agents, django_assert_num_queries, django_capture_on_commit_callbacks
+    client, user, agents, django_assert_num_queries, django_capture_on_commit_callbacks
 ):
     first = client.get("/agents/")
     etag = first["ETag"]
@@ -515,7 +495,7 @@ def test_etag_gives_304_without_a_query_and_changes_after_a_write(
     assert not_modified["ETag"] == etag
     assert client.get("/agents/", HTTP_IF_NONE_MATCH='"other"').status_code == 200
     with django_capture_on_commit_callbacks(execute=True):
-        services.install_agent(user=alice, agent=agents[0])
+        services.install_agent(user=user, agent=agents[0])
     fresh = client.get("/agents/", HTTP_IF_NONE_MATCH=etag)
     assert fresh.status_code == 200
     assert fresh["ETag"] != etag
@@ -601,12 +581,12 @@ def test_cache_disabled_runs_every_view_and_throttling_still_works(settings, cli
 
 
 def test_switching_caching_off_and_on_never_brings_back_a_stale_copy(
-    settings, client, alice, agents, django_capture_on_commit_callbacks
+    settings, client, user, agents, django_capture_on_commit_callbacks
 ):
     client.get("/agents/")
     settings.CACHE_ENABLED = False
     with django_capture_on_commit_callbacks(execute=True):
-        services.install_agent(user=alice, agent=agents[0])
+        services.install_agent(user=user, agent=agents[0])
     settings.CACHE_ENABLED = True
     assert client.get("/agents/").json()["results"][0]["installs"] == 1
 

@@ -4,7 +4,6 @@ rereads these, and the warm-read tests check each costs no query."""
 import re
 
 from django.test import Client, override_settings
-from rest_framework.authtoken.models import Token
 
 from marketplace.models import Review
 from tests.factories import (
@@ -14,6 +13,7 @@ from tests.factories import (
     PublisherFactory,
     UserFactory,
 )
+from tests.helpers.clients import session_client, token_client
 
 CSRF_VALUE = re.compile(r'(name="csrfmiddlewaretoken" value=")[^"]*')
 
@@ -83,12 +83,9 @@ class World:
         self.staff = UserFactory(username="staff", is_staff=True, is_superuser=True)
         self.carol = UserFactory(username="carol")
         self.entry = KnowledgeEntryFactory(user=self.writer, agent=self.agent, title="Notes")
-        token = Token.objects.create(user=self.writer)
-        self.api = Client(HTTP_AUTHORIZATION=f"Token {token.key}")
-        self.web = Client()
-        self.web.force_login(self.writer)
-        self.admin = Client()
-        self.admin.force_login(self.staff)
+        self.api = token_client(self.writer)
+        self.web = session_client(self.writer)
+        self.admin = session_client(self.staff)
         self.anon = Client()
 
     def client(self, name) -> Client:

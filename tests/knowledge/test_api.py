@@ -1,22 +1,16 @@
 import pytest
 from django.urls import reverse
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from knowledge.models import KnowledgeEntry
 from tests.factories import AgentFactory, KnowledgeEntryFactory
+from tests.helpers.clients import signed_in
 
 LIST = reverse("api:knowledge-entry-list")
 
 
 def detail(entry) -> str:
     return reverse("api:knowledge-entry-detail", kwargs={"pk": entry.pk})
-
-
-def signed_in(user) -> APIClient:
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.get_or_create(user=user)[0].key}")
-    return client
 
 
 def ids(response) -> list[int]:

@@ -1,6 +1,5 @@
 import pytest
 from django.urls import reverse
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from marketplace import services
@@ -12,7 +11,9 @@ from tests.factories import (
     PublisherFactory,
     ReviewFactory,
     UserFactory,
+    bulk_agents,
 )
+from tests.helpers.clients import signed_in
 
 LIST = reverse("api:agent-list")
 
@@ -20,12 +21,6 @@ LIST = reverse("api:agent-list")
 @pytest.fixture
 def api():
     return APIClient()
-
-
-def signed_in(user) -> APIClient:
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.get_or_create(user=user)[0].key}")
-    return client
 
 
 def ids(response) -> list[int]:
@@ -184,20 +179,7 @@ def test_cursor_of_another_ordering_is_400(api, shelf):
 
 
 def test_walking_next_visits_every_agent_once_with_many_ties(api, db):
-    category = CategoryFactory()
-    publisher = PublisherFactory()
-    Agent.objects.bulk_create(
-        Agent(
-            name=f"Tied {i}",
-            slug=f"tied-{i}",
-            tagline="t",
-            category=category,
-            publisher=publisher,
-            rating_average=4.0,
-            install_count=3,
-        )
-        for i in range(230)
-    )
+    bulk_agents(230, name="Tied", rating_average=4.0, install_count=3)
     for ordering in AGENT_ORDERINGS:
         seen = walk(api, LIST, {"ordering": ordering, "page_size": 17})
         assert len(seen) == 230 == len(set(seen))

@@ -1,18 +1,12 @@
 import pytest
 from django.urls import reverse
 from django.utils.crypto import get_random_string
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from marketplace import services
 from marketplace.models import Agent, Installation
 from tests.factories import AgentFactory
-
-
-def signed_in(user) -> APIClient:
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.get_or_create(user=user)[0].key}")
-    return client
+from tests.helpers.clients import signed_in
 
 
 def install_url(agent) -> str:

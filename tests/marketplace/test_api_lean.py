@@ -10,7 +10,6 @@ from django.core.files.base import ContentFile
 from django.urls import reverse
 from jsonschema import FormatChecker
 from openapi_schema_validator import OAS30Validator
-from rest_framework.authtoken.models import Token
 from rest_framework.renderers import JSONRenderer
 from rest_framework.test import APIClient
 
@@ -35,6 +34,7 @@ from tests.factories import (
     ReviewFactory,
     UserFactory,
 )
+from tests.helpers.clients import signed_in
 
 pytestmark = pytest.mark.django_db
 
@@ -48,12 +48,6 @@ FORMATS = FormatChecker()
 @FORMATS.checks("uri")
 def _uri(value) -> bool:  # "" is not a URI: blankable URLs match exactly one oneOf branch
     return not isinstance(value, str) or bool(urlsplit(value).scheme)
-
-
-def signed_in(user) -> APIClient:
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.get_or_create(user=user)[0].key}")
-    return client
 
 
 @pytest.fixture

@@ -1,17 +1,11 @@
 import pytest
 from django.urls import reverse
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from marketplace import services
 from marketplace.models import Review
 from tests.factories import AgentFactory, UserFactory
-
-
-def signed_in(user) -> APIClient:
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.get_or_create(user=user)[0].key}")
-    return client
+from tests.helpers.clients import signed_in
 
 
 def reviews_url(agent) -> str:

@@ -17,6 +17,7 @@ from rest_framework.throttling import SimpleRateThrottle
 
 from aios.api import errors
 from tests.factories import AgentFactory, CategoryFactory, UserFactory
+from tests.helpers.clients import signed_in
 
 SCHEMA = "/api/schema/"
 METHODS = ("get", "post", "put", "patch", "delete")
@@ -185,10 +186,7 @@ def test_anonymous_and_user_rates_apply_per_client(db, tight_rates):
     for size in range(1, 6):
         assert anonymous.get(url, {"page_size": size}).status_code == 200
     assert anonymous.get(url, {"page_size": 6}).status_code == 429
-    user = UserFactory()
-    signed_in = APIClient()
-    signed_in.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
-    assert signed_in.get("/api/v1/marketplace/categories/").status_code == 200
+    assert signed_in(UserFactory()).get("/api/v1/marketplace/categories/").status_code == 200
 
 
 # --- Token auth ---------------------------------------------------------------------------------

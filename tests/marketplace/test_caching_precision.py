@@ -7,10 +7,10 @@ write cannot affect still answers with no query. Runs on real Redis and on the f
 
 import pytest
 from django.test import Client
-from rest_framework.authtoken.models import Token
 
 from marketplace import services
 from tests.factories import AgentFactory, CategoryFactory, UserFactory
+from tests.helpers.clients import token_client
 
 pytestmark = pytest.mark.django_db
 
@@ -35,8 +35,7 @@ class Shop:
         self.reader = UserFactory(username="reader")
         self.carol = UserFactory(username="carol")
         services.install_agent(user=self.reader, agent=self.alpha)
-        token = Token.objects.create(user=self.reader)
-        self.api = Client(HTTP_AUTHORIZATION=f"Token {token.key}")
+        self.api = token_client(self.reader)
         self.anon = Client()
 
 

@@ -17,6 +17,7 @@ from aios import response_cache
 from marketplace import caching, services
 from tests.factories import AgentFactory, KnowledgeEntryFactory, UserFactory
 from tests.helpers.cached_reads import READS, UNCACHED_READS, World, content, truth
+from tests.helpers.clients import session_client, token_client
 
 pytestmark = pytest.mark.django_db
 
@@ -94,13 +95,9 @@ class People:
 
     def clients(self, how: str) -> dict[str, Client]:
         made = {"visitor": Client()}
+        signed_in = token_client if how == "token" else session_client
         for user in (self.alice, self.bob):
-            if how == "token":
-                token = Token.objects.create(user=user)
-                made[user.username] = Client(HTTP_AUTHORIZATION=f"Token {token.key}")
-            else:
-                made[user.username] = Client()
-                made[user.username].force_login(user)
+            made[user.username] = signed_in(user)
         return made
 
 

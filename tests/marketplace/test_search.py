@@ -6,6 +6,7 @@ from django.test.utils import CaptureQueriesContext
 
 from aios.pagination import paginate_keyset
 from marketplace import search
+from marketplace.managers import quality
 from marketplace.models import Agent, Installation
 from marketplace.search import (
     SEARCH_ORDERINGS,
@@ -16,7 +17,7 @@ from marketplace.search import (
     search_ordering,
     suggest_query,
 )
-from tests.factories import AgentFactory, CategoryFactory, InstallationFactory
+from tests.factories import AgentFactory, CategoryFactory, InstallationFactory, bulk_agents
 
 
 @pytest.fixture
@@ -146,17 +147,34 @@ def test_search_page_is_one_query(catalogue):
     assert len(queries) == 1
 
 
-def test_blank_query_scores_agents_by_the_quality_formula(db):
+# (rating average, rating count, installs): unknown, loved, few ratings, the installs cap, past it.
+QUALITY_SAMPLES = [
+    (0.0, 0, 0),
+    (4.8, 1_200, 45_000),
+    (2.5, 3, 250_000),
+    (5.0, 1, 100_000),
+    (1.2, 40, 7),
+]
+
+
+def test_search_ranks_by_the_one_quality_formula_on_either_backend(db):
     agents = [
-        AgentFactory(rating_average=0.0, rating_count=0, install_count=0),
-        AgentFactory(rating_average=4.8, rating_count=1_200, install_count=45_000),
-        AgentFactory(rating_average=2.5, rating_count=3, install_count=250_000),
+        AgentFactory(rating_average=rating, rating_count=count, install_count=installs)
+        for rating, count, installs in QUALITY_SAMPLES
     ]
-    scores = {a.pk: a.score for a in search_agents(q="")}
+    formula = dict(Agent.objects.annotate(quality=quality()).values_list("pk", "quality"))
+    # A blank search scores by quality alone: PostgreSQL reads the generated column compiled
+    # from quality() by migration 0007, SQLite computes quality() in the query.
+    ranked = {agent.pk: agent.score for agent in search_agents(q="")}
+    assert ranked == formula  # the same operations in the same order: the same floats
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cur:
+            cur.execute("SELECT id, search_quality FROM marketplace_agents")
+            assert dict(cur.fetchall()) == formula
     for agent in agents:
         bayes = (agent.rating_average * agent.rating_count + 3.5 * 5) / (agent.rating_count + 5)
         installs = min(math.log(agent.install_count + 1) / math.log(100_001), 1.0)
-        assert scores[agent.pk] == pytest.approx(0.6 + 0.25 * bayes / 5 + 0.15 * installs)
+        assert formula[agent.pk] == pytest.approx(0.6 + 0.25 * bayes / 5 + 0.15 * installs)
 
 
 def test_search_results_can_filter_another_query(catalogue, user):
@@ -337,35 +355,11 @@ def test_a_small_catalogue_shows_exact_uncapped_facets(catalogue):
 
 
 @pytest.mark.postgres
-def test_stored_quality_is_the_quality_formula(db):
-    for rating, count, installs in [(0.0, 0, 0), (4.8, 1_200, 45_000), (2.5, 3, 250_000)]:
-        AgentFactory(rating_average=rating, rating_count=count, install_count=installs)
-    with connection.cursor() as cur:
-        cur.execute("SELECT id, search_quality FROM marketplace_agents")
-        stored = dict(cur.fetchall())
-    # The formula has no public name (search.py uses it; migration 0007 freezes it in SQL).
-    computed = dict(Agent.objects.annotate(quality=search._quality()).values_list("pk", "quality"))
-    assert stored == computed  # the same operations in the same order: the same floats
-
-
-@pytest.mark.postgres
 def test_the_candidate_scan_is_bounded_by_a_limit(db, monkeypatch):
     monkeypatch.setattr(search, "SEARCH_CANDIDATES", 40)
-    category = CategoryFactory()
-    publisher = AgentFactory().publisher
-    Agent.objects.bulk_create(
-        Agent(
-            name=f"Bulk planner {i}",
-            slug=f"bulk-planner-{i}",
-            tagline="Plans things",
-            category=category,
-            publisher=publisher,
-            install_count=i,
-        )
-        for i in range(2_000)
+    bulk_agents(
+        2_000, name="Bulk planner", tagline="Plans things", each=lambda i: {"install_count": i}
     )
-    with connection.cursor() as cur:
-        cur.execute("ANALYZE marketplace_agents")
     agents = search_agents(q="planner")
     with CaptureQueriesContext(connection) as queries:
         page = paginate_keyset(agents, ordering=("score", "desc"), cursor=None, page_size=20)

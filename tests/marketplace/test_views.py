@@ -7,6 +7,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from marketplace import icons, search, services, views
+from marketplace.forms import SORT_CHOICES
+from marketplace.managers import AGENT_ORDERINGS
 from marketplace.models import Agent, Installation, Review
 from tests.factories import AgentFactory, CategoryFactory, UserFactory
 
@@ -99,6 +101,10 @@ def test_browse_sorts(client, sort, expected):
     AgentFactory(name="C", rating_average=3.0, install_count=9, created_at=now - timedelta(days=2))
 
     assert _names(client.get(reverse("agent-list"), {"sort": sort})) == expected
+
+
+def test_the_sort_menu_offers_every_ordering_the_api_has():
+    assert {key for key, _ in SORT_CHOICES} == set(AGENT_ORDERINGS)
 
 
 def test_browse_pages_with_shareable_next_and_previous_links(client):

@@ -39,16 +39,16 @@ def test_readyz_is_503_when_the_database_is_down(client, monkeypatch):
     assert body["checks"]["cache"]["ok"] is True
 
 
+def unreachable_redis(**options) -> dict:
+    """CACHES for a Redis nobody listens on (port 1)."""
+    backend, location = "django_redis.cache.RedisCache", "redis://127.0.0.1:1/0"
+    options = {"SOCKET_CONNECT_TIMEOUT": 0.25, **options}
+    return {"default": {"BACKEND": backend, "LOCATION": location, "OPTIONS": options}}
+
+
 @pytest.mark.django_db
 def test_readyz_is_503_when_the_cache_is_down(client, settings):
-    # A Redis nobody listens on (port 1), with the tight timeouts the app uses.
-    settings.CACHES = {
-        "default": {
-            "BACKEND": "django_redis.cache.RedisCache",
-            "LOCATION": "redis://127.0.0.1:1/0",
-            "OPTIONS": {"SOCKET_CONNECT_TIMEOUT": 0.25, "SOCKET_TIMEOUT": 0.25},
-        }
-    }
+    settings.CACHES = unreachable_redis(SOCKET_TIMEOUT=0.25)  # the app's tight timeouts
     response = client.get("/readyz")
     assert response.status_code == 503
     checks = response.json()["checks"]
@@ -58,13 +58,7 @@ def test_readyz_is_503_when_the_cache_is_down(client, settings):
 
 @pytest.mark.django_db
 def test_readyz_is_503_when_the_cache_swallows_errors(client, settings):
-    settings.CACHES = {
-        "default": {
-            "BACKEND": "django_redis.cache.RedisCache",
-            "LOCATION": "redis://127.0.0.1:1/0",
-            "OPTIONS": {"SOCKET_CONNECT_TIMEOUT": 0.25, "IGNORE_EXCEPTIONS": True},
-        }
-    }
+    settings.CACHES = unreachable_redis(IGNORE_EXCEPTIONS=True)
     assert client.get("/readyz").status_code == 503
 
 
