@@ -270,16 +270,16 @@ def test_listing_is_fresh_after_an_install(
 
 
 def test_without_signed_in_copies_anonymous_readers_share_and_signed_in_ones_get_the_view(
-    client, alice, agents
+    client, user, agents
 ):
     url = f"/api/agents/{agents[0].pk}/shared-only/"
     warm(client, url)
     assert CALLS["api-detail"] == 1  # one anonymous copy
-    signed_in = token_client(alice)
+    signed_in = token_client(user)
     responses = [signed_in.get(url) for _ in range(3)]
     assert CALLS["api-detail"] == 4  # every signed-in request runs the view
     assert all(r.json()["is_installed"] is False for r in responses)
-    services.install_agent(user=alice, agent=agents[0])
+    services.install_agent(user=user, agent=agents[0])
     assert signed_in.get(url).json()["is_installed"] is True
 
 
