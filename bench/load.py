@@ -139,7 +139,7 @@ def _redis_keyspace(redis_url: str) -> tuple[int, int]:
     return stats["keyspace_hits"], stats["keyspace_misses"]
 
 
-def scope_hit_rates(per_namespace: dict, op_counts: dict) -> dict:
+def scope_hit_rates(per_namespace: dict, op_counts: dict, scopes: dict = READ_SCOPES) -> dict:
     """Hit rates of shared and of per-user reads from the app's per-namespace counts.
 
     A namespace read by one scope only is counted exactly. One read by both (agent: the
@@ -157,7 +157,7 @@ def scope_hit_rates(per_namespace: dict, op_counts: dict) -> dict:
             readers = {
                 sc: sum(
                     op_counts.get(op, 0)
-                    for op, (ns, op_scope) in READ_SCOPES.items()
+                    for op, (ns, op_scope) in scopes.items()
                     if ns == namespace and op_scope == sc
                 )
                 for sc in ("shared", "per_user")

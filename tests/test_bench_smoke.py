@@ -203,7 +203,13 @@ def test_shared_and_per_user_hit_rates_split_a_mixed_namespace_by_the_mix_counts
     }
     sent = {"agent_detail": 80, "agent_detail_signed_in": 20, "agent_list": 100}
     sent["my_installations"] = 10
-    rates = scope_hit_rates(per_namespace, sent)
+    scopes = {  # a namespace read by both scopes (the mix's own READ_SCOPES has none now)
+        "agent_detail": ("agent", "shared"),
+        "agent_detail_signed_in": ("agent", "per_user"),
+        "agent_list": ("lists", "shared"),
+        "my_installations": ("user", "per_user"),
+    }
+    rates = scope_hit_rates(per_namespace, sent, scopes)
     shared = rates["shared"]
     assert shared["namespaces"] == ["lists", "agent"] and shared["lookups"] == 180
     # At worst the 20 signed-in look-ups all hit, at best they all missed.
